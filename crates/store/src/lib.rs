@@ -1,0 +1,256 @@
+//! Persistence for govcloud: one [`Store`] trait with two real implementations, SQLite
+//! (the embedded default, a file in the data directory in WAL mode) and PostgreSQL
+//! (production). Both run their own migrations and pass the same conformance suite
+//! (`tests/conformance.rs`).
+//!
+//! Every method that changes state takes the [`AuditEvent`] that describes the change and
+//! appends it to the audit chain in the same transaction: a change is never stored without
+//! its audit entry, and an audit entry never without its change.
+
+use std::fmt;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use govcloud_domain::audit::{AuditEntry, AuditEvent, ChainBreak, ChainVerifier};
+use govcloud_domain::catalog::Contract;
+use govcloud_domain::role::{Role, UserName};
+
+mod postgres;
+mod sql;
+mod sqlite;
+
+pub use postgres::PgStore;
+pub use sqlite::SqliteStore;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("{0} not found")]
+    NotFound(String),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("stored data is inconsistent: {0}")]
+    Corrupt(String),
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+}
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct User {
+    pub id: i64,
+    pub name: UserName,
+    pub display_name: String,
+    pub role: Role,
+    pub disabled: bool,
+    pub created_at: DateTime<Utc>,
+}
+
+/// A user with the Argon2id hash of their password; its `Debug` hides the hash.
+#[derive(Clone)]
+pub struct UserWithSecret {
+    pub user: User,
+    pub password_hash: String,
+}
+
+impl fmt::Debug for UserWithSecret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("UserWithSecret")
+            .field("user", &self.user)
+            .field("password_hash", &"[redacted]")
+            .finish()
+    }
+}
+
+#[derive(Clone)]
+pub struct NewUser {
+    pub name: UserName,
+    pub display_name: String,
+    pub role: Role,
+    pub password_hash: String,
+}
+
+impl fmt::Debug for NewUser {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("NewUser")
+            .field("name", &self.name)
+            .field("role", &self.role)
+            .field("password_hash", &"[redacted]")
+            .finish()
+    }
+}
+
+#[derive(Clone)]
+pub enum UserChange {
+    Role(Role),
+    /// Disabling also ends the user's sessions and revokes nothing else: tokens stop working
+    /// because a disabled user never authenticates.
+    Disabled(bool),
+    /// A new Argon2id hash; ends the user's sessions.
+    PasswordHash(String),
+    DisplayName(String),
+}
+
+impl fmt::Debug for UserChange {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            UserChange::Role(r) => write!(f, "Role({r})"),
+            UserChange::Disabled(d) => write!(f, "Disabled({d})"),
+            UserChange::PasswordHash(_) => f.write_str("PasswordHash([redacted])"),
+            UserChange::DisplayName(n) => write!(f, "DisplayName({n:?})"),
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ApiTokenInfo {
+    pub id: i64,
+    pub user_id: i64,
+    pub label: String,
+    /// The first characters of the token, to recognise it in a list.
+    pub prefix: String,
+    pub created_at: DateTime<Utc>,
+    pub revoked_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoredContract {
+    pub id: String,
+    pub name: String,
+    /// The catalog file as loaded: the source of truth for everything derived from it.
+    pub source: String,
+    /// SM3 of the source, hex.
+    pub fingerprint: String,
+    pub loaded_at: DateTime<Utc>,
+    pub loaded_by: String,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LoadOutcome {
+    Created,
+    Replaced,
+    Unchanged,
+}
+
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// `sqlite` or `postgres`.
+    fn backend(&self) -> &'static str;
+
+    // --- the contract ---
+    /// Store a validated contract with its source text; loading the same source again
+    /// changes nothing (and writes no audit entry).
+    async fn load_contract(
+        &self,
+        contract: &Contract,
+        source: &str,
+        fingerprint: &str,
+        event: AuditEvent,
+    ) -> Result<LoadOutcome>;
+    /// The most recently loaded contract.
+    async fn current_contract(&self) -> Result<Option<StoredContract>>;
+
+    // --- users ---
+    async fn count_users(&self) -> Result<i64>;
+    async fn create_user(&self, user: &NewUser, event: AuditEvent) -> Result<User>;
+    async fn user_with_secret(&self, name: &UserName) -> Result<Option<UserWithSecret>>;
+    async fn list_users(&self) -> Result<Vec<User>>;
+    async fn update_user(&self, name: &UserName, change: &UserChange, event: AuditEvent) -> Result<User>;
+
+    // --- console sessions (only hashes of tokens are stored) ---
+    async fn create_session(
+        &self,
+        user_id: i64,
+        token_hash: &str,
+        expires_at: DateTime<Utc>,
+        event: AuditEvent,
+    ) -> Result<()>;
+    /// The enabled user behind an unexpired session.
+    async fn session_user(&self, token_hash: &str, now: DateTime<Utc>) -> Result<Option<User>>;
+    /// Returns false when there was no such session (then nothing is audited).
+    async fn delete_session(&self, token_hash: &str, event: AuditEvent) -> Result<bool>;
+
+    // --- API tokens for programs ---
+    async fn create_api_token(
+        &self,
+        user_id: i64,
+        label: &str,
+        prefix: &str,
+        token_hash: &str,
+        event: AuditEvent,
+    ) -> Result<ApiTokenInfo>;
+    /// The enabled user behind an unrevoked token.
+    async fn token_user(&self, token_hash: &str) -> Result<Option<User>>;
+    async fn list_api_tokens(&self, user_id: i64) -> Result<Vec<ApiTokenInfo>>;
+    async fn revoke_api_token(&self, user_id: i64, token_id: i64, event: AuditEvent) -> Result<ApiTokenInfo>;
+
+    // --- the audit chain ---
+    /// Append an event that comes with no other change (a failed login, a verification).
+    async fn append_audit(&self, event: AuditEvent) -> Result<AuditEntry>;
+    /// Entries with `seq > after`, in stored order, at most `limit`.
+    async fn audit_page(&self, after: i64, limit: i64) -> Result<Vec<AuditEntry>>;
+    /// Entries newest first, for reading.
+    async fn audit_recent(&self, limit: i64) -> Result<Vec<AuditEntry>>;
+    /// The chain's recorded tip.
+    async fn audit_head(&self) -> Result<Option<(i64, [u8; 32])>>;
+}
+
+/// Open the store a URL names: `sqlite://path`, `postgres://…` or `postgresql://…`.
+pub async fn open(url: &str) -> Result<Box<dyn Store>> {
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        Ok(Box::new(PgStore::connect(url).await?))
+    } else if let Some(path) = url.strip_prefix("sqlite://") {
+        Ok(Box::new(SqliteStore::open(std::path::Path::new(path)).await?))
+    } else {
+        Err(StoreError::Conflict(format!(
+            "unsupported database url {:?}: expected sqlite://PATH or postgres://…",
+            redact_url(url)
+        )))
+    }
+}
+
+/// A database URL with any password replaced, fit for messages and logs.
+pub fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(s), Some(at)) if at > s => {
+            let creds = &url[s + 3..at];
+            match creds.find(':') {
+                Some(c) => format!("{}{}:***{}", &url[..s + 3], &creds[..c], &url[at..]),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
+}
+
+/// Walk the whole audit log in stored order and check every link, then the recorded head.
+/// Returns the number of entries checked, or the first break.
+pub async fn verify_audit(store: &dyn Store) -> Result<Result<u64, ChainBreak>> {
+    let mut v = ChainVerifier::default();
+    let mut after = 0;
+    loop {
+        let page = store.audit_page(after, 1000).await?;
+        let Some(last) = page.last() else { break };
+        after = last.seq;
+        for e in &page {
+            if let Err(b) = v.feed(e) {
+                return Ok(Err(b));
+            }
+        }
+    }
+    Ok(v.finish(store.audit_head().await?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redact_url;
+
+    #[test]
+    fn urls_lose_their_passwords() {
+        assert_eq!(redact_url("postgres://u:secret@h/db"), "postgres://u:***@h/db");
+        assert_eq!(redact_url("postgres://u@h/db"), "postgres://u@h/db");
+        assert_eq!(redact_url("sqlite://x.db"), "sqlite://x.db");
+    }
+}

@@ -1,0 +1,602 @@
+//! The SQL both backends share. SQLite and PostgreSQL accept the same statements here
+//! (`$n` parameters, `RETURNING`, `ON CONFLICT`), so one macro writes the `Store` impl for
+//! each concrete pool; what differs (how a write transaction starts, how an exact decimal
+//! is bound) comes in as parameters. Concrete pools, not sqlx's `Any` driver: `Any` cannot
+//! carry NUMERIC or TIMESTAMPTZ.
+
+use chrono::{DateTime, Utc};
+use govcloud_domain::audit::{AuditEntry, AuditEvent};
+use govcloud_domain::role::{Role, UserName};
+
+use crate::{ApiTokenInfo, Result, StoreError, User};
+
+pub(crate) const USER_COLS: &str = "id, name, display_name, role, disabled, created_at";
+pub(crate) const TOKEN_COLS: &str = "id, user_id, label, prefix, created_at, revoked_at";
+pub(crate) const AUDIT_COLS: &str = "seq, at, actor, action, target, detail, prev_hash, hash";
+
+pub(crate) fn parse_hash(s: &str) -> Result<[u8; 32]> {
+    let mut out = [0u8; 32];
+    hex::decode_to_slice(s, &mut out)
+        .map_err(|_| StoreError::Corrupt(format!("audit hash {s:?} is not 64 hex digits")))?;
+    Ok(out)
+}
+
+pub(crate) type UserRow = (i64, String, String, String, bool, DateTime<Utc>);
+
+pub(crate) fn user_from_row(r: UserRow) -> Result<User> {
+    let (id, name, display_name, role, disabled, created_at) = r;
+    Ok(User {
+        id,
+        name: UserName::parse(&name).map_err(StoreError::Corrupt)?,
+        display_name,
+        role: Role::parse(&role).map_err(StoreError::Corrupt)?,
+        disabled,
+        created_at,
+    })
+}
+
+pub(crate) type TokenRow = (i64, i64, String, String, DateTime<Utc>, Option<DateTime<Utc>>);
+
+pub(crate) fn token_from_row(r: TokenRow) -> ApiTokenInfo {
+    let (id, user_id, label, prefix, created_at, revoked_at) = r;
+    ApiTokenInfo {
+        id,
+        user_id,
+        label,
+        prefix,
+        created_at,
+        revoked_at,
+    }
+}
+
+pub(crate) type AuditRow = (i64, DateTime<Utc>, String, String, String, String, String, String);
+
+pub(crate) fn audit_from_row(r: AuditRow) -> Result<AuditEntry> {
+    let (seq, at, actor, action, target, detail, prev, hash) = r;
+    Ok(AuditEntry {
+        seq,
+        event: AuditEvent {
+            at,
+            actor,
+            action,
+            target,
+            detail,
+        },
+        prev_hash: parse_hash(&prev)?,
+        hash: parse_hash(&hash)?,
+    })
+}
+
+/// Writes `impl Store for $ty`. `$ty` must have a `pool` field and an inherent
+/// `begin_write()` that starts a transaction holding the database's write lock (so that
+/// audit appends from several connections or processes chain one after another).
+/// `$numeric` is the cast applied to a decimal bound as text.
+macro_rules! impl_store {
+    ($ty:ty, $db:ty, backend = $backend:literal, numeric = $numeric:literal) => {
+        impl $ty {
+            async fn audit_in_tx(
+                tx: &mut sqlx::Transaction<'_, $db>,
+                event: govcloud_domain::audit::AuditEvent,
+            ) -> $crate::Result<govcloud_domain::audit::AuditEntry> {
+                let head: Option<(i64, String)> =
+                    sqlx::query_as("SELECT seq, hash FROM audit_head WHERE id = 1")
+                        .fetch_optional(&mut **tx)
+                        .await?;
+                let prev = match head {
+                    Some((seq, h)) => Some((seq, $crate::sql::parse_hash(&h)?)),
+                    None => None,
+                };
+                let e = govcloud_domain::audit::next_entry(prev, event);
+                sqlx::query(
+                    "INSERT INTO audit_log (seq, at, actor, action, target, detail, prev_hash, hash) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                )
+                .bind(e.seq)
+                .bind(e.event.at)
+                .bind(&e.event.actor)
+                .bind(&e.event.action)
+                .bind(&e.event.target)
+                .bind(&e.event.detail)
+                .bind(hex::encode(e.prev_hash))
+                .bind(hex::encode(e.hash))
+                .execute(&mut **tx)
+                .await?;
+                sqlx::query(
+                    "INSERT INTO audit_head (id, seq, hash) VALUES (1, $1, $2) \
+                     ON CONFLICT (id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash",
+                )
+                .bind(e.seq)
+                .bind(hex::encode(e.hash))
+                .execute(&mut **tx)
+                .await?;
+                Ok(e)
+            }
+
+            async fn user_by_id_tx(
+                tx: &mut sqlx::Transaction<'_, $db>,
+                id: i64,
+            ) -> $crate::Result<$crate::User> {
+                let row: $crate::sql::UserRow = sqlx::query_as(&format!(
+                    "SELECT {} FROM users WHERE id = $1",
+                    $crate::sql::USER_COLS
+                ))
+                .bind(id)
+                .fetch_one(&mut **tx)
+                .await?;
+                $crate::sql::user_from_row(row)
+            }
+        }
+
+        #[async_trait::async_trait]
+        impl $crate::Store for $ty {
+            fn backend(&self) -> &'static str {
+                $backend
+            }
+
+            async fn load_contract(
+                &self,
+                c: &govcloud_domain::catalog::Contract,
+                source: &str,
+                fingerprint: &str,
+                event: govcloud_domain::audit::AuditEvent,
+            ) -> $crate::Result<$crate::LoadOutcome> {
+                let mut tx = self.begin_write().await?;
+                let existing: Option<(String,)> =
+                    sqlx::query_as("SELECT fingerprint FROM contracts WHERE id = $1")
+                        .bind(&c.id)
+                        .fetch_optional(&mut *tx)
+                        .await?;
+                let outcome = match existing {
+                    Some((fp,)) if fp == fingerprint => return Ok($crate::LoadOutcome::Unchanged),
+                    Some(_) => {
+                        sqlx::query("DELETE FROM catalog_items WHERE contract_id = $1")
+                            .bind(&c.id)
+                            .execute(&mut *tx)
+                            .await?;
+                        sqlx::query("DELETE FROM packages WHERE contract_id = $1")
+                            .bind(&c.id)
+                            .execute(&mut *tx)
+                            .await?;
+                        sqlx::query("DELETE FROM business_systems WHERE contract_id = $1")
+                            .bind(&c.id)
+                            .execute(&mut *tx)
+                            .await?;
+                        sqlx::query("DELETE FROM contracts WHERE id = $1")
+                            .bind(&c.id)
+                            .execute(&mut *tx)
+                            .await?;
+                        $crate::LoadOutcome::Replaced
+                    }
+                    None => $crate::LoadOutcome::Created,
+                };
+                sqlx::query(
+                    "INSERT INTO contracts (id, name, source, fingerprint, loaded_at, loaded_by) \
+                     VALUES ($1, $2, $3, $4, $5, $6)",
+                )
+                .bind(&c.id)
+                .bind(&c.name)
+                .bind(source)
+                .bind(fingerprint)
+                .bind(event.at)
+                .bind(&event.actor)
+                .execute(&mut *tx)
+                .await?;
+                for s in &c.systems {
+                    sqlx::query(
+                        "INSERT INTO business_systems (contract_id, code, name, cloud) VALUES ($1, $2, $3, $4)",
+                    )
+                    .bind(&c.id)
+                    .bind(s.code.as_str())
+                    .bind(&s.name)
+                    .bind(&s.cloud)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                let insert_package = format!(
+                    "INSERT INTO packages (contract_id, number, name, short_name, budget_wan) \
+                     VALUES ($1, $2, $3, $4, $5{})",
+                    $numeric
+                );
+                let insert_item = format!(
+                    "INSERT INTO catalog_items (id, contract_id, package_no, system_code, category, \
+                     subcategory, item, unit, quantity, months, billing) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9{}, $10, $11)",
+                    $numeric
+                );
+                for p in &c.packages {
+                    sqlx::query(&insert_package)
+                        .bind(&c.id)
+                        .bind(i32::from(p.number.get()))
+                        .bind(&p.name)
+                        .bind(&p.short_name)
+                        .bind(p.budget_wan.map(|b| b.to_string()))
+                        .execute(&mut *tx)
+                        .await?;
+                    for it in &p.items {
+                        sqlx::query(&insert_item)
+                            .bind(it.id.as_str())
+                            .bind(&c.id)
+                            .bind(i32::from(p.number.get()))
+                            .bind(it.system.as_ref().map(|s| s.as_str().to_owned()))
+                            .bind(&it.category)
+                            .bind(&it.subcategory)
+                            .bind(&it.item)
+                            .bind(it.unit.code())
+                            .bind(it.quantity.to_string())
+                            .bind(it.months as i32)
+                            .bind(it.billing.code())
+                            .execute(&mut *tx)
+                            .await?;
+                    }
+                }
+                Self::audit_in_tx(&mut tx, event).await?;
+                tx.commit().await?;
+                Ok(outcome)
+            }
+
+            async fn current_contract(&self) -> $crate::Result<Option<$crate::StoredContract>> {
+                let row: Option<(String, String, String, String, chrono::DateTime<chrono::Utc>, String)> =
+                    sqlx::query_as(
+                        "SELECT id, name, source, fingerprint, loaded_at, loaded_by FROM contracts \
+                         ORDER BY loaded_at DESC, id LIMIT 1",
+                    )
+                    .fetch_optional(&self.pool)
+                    .await?;
+                Ok(row.map(|(id, name, source, fingerprint, loaded_at, loaded_by)| {
+                    $crate::StoredContract {
+                        id,
+                        name,
+                        source,
+                        fingerprint,
+                        loaded_at,
+                        loaded_by,
+                    }
+                }))
+            }
+
+            async fn count_users(&self) -> $crate::Result<i64> {
+                let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM users")
+                    .fetch_one(&self.pool)
+                    .await?;
+                Ok(n)
+            }
+
+            async fn create_user(
+                &self,
+                u: &$crate::NewUser,
+                event: govcloud_domain::audit::AuditEvent,
+            ) -> $crate::Result<$crate::User> {
+                let mut tx = self.begin_write().await?;
+                let taken: Option<(i64,)> = sqlx::query_as("SELECT id FROM users WHERE name = $1")
+                    .bind(u.name.as_str())
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                if taken.is_some() {
+                    return Err($crate::StoreError::Conflict(format!(
+                        "user {} already exists",
+                        u.name
+                    )));
+                }
+                let row: $crate::sql::UserRow = sqlx::query_as(&format!(
+                    "INSERT INTO users (name, display_name, role, password_hash, disabled, created_at) \
+                     VALUES ($1, $2, $3, $4, FALSE, $5) RETURNING {}",
+                    $crate::sql::USER_COLS
+                ))
+                .bind(u.name.as_str())
+                .bind(&u.display_name)
+                .bind(u.role.code())
+                .bind(&u.password_hash)
+                .bind(event.at)
+                .fetch_one(&mut *tx)
+                .await?;
+                let user = $crate::sql::user_from_row(row)?;
+                Self::audit_in_tx(&mut tx, event).await?;
+                tx.commit().await?;
+                Ok(user)
+            }
+
+            async fn user_with_secret(
+                &self,
+                name: &govcloud_domain::role::UserName,
+            ) -> $crate::Result<Option<$crate::UserWithSecret>> {
+                let row: Option<(i64, String, String, String, bool, chrono::DateTime<chrono::Utc>, String)> =
+                    sqlx::query_as(&format!(
+                        "SELECT {}, password_hash FROM users WHERE name = $1",
+                        $crate::sql::USER_COLS
+                    ))
+                    .bind(name.as_str())
+                    .fetch_optional(&self.pool)
+                    .await?;
+                match row {
+                    None => Ok(None),
+                    Some((id, n, d, r, dis, at, hash)) => Ok(Some($crate::UserWithSecret {
+                        user: $crate::sql::user_from_row((id, n, d, r, dis, at))?,
+                        password_hash: hash,
+                    })),
+                }
+            }
+
+            async fn list_users(&self) -> $crate::Result<Vec<$crate::User>> {
+                let rows: Vec<$crate::sql::UserRow> = sqlx::query_as(&format!(
+                    "SELECT {} FROM users ORDER BY name",
+                    $crate::sql::USER_COLS
+                ))
+                .fetch_all(&self.pool)
+                .await?;
+                rows.into_iter().map($crate::sql::user_from_row).collect()
+            }
+
+            async fn update_user(
+                &self,
+                name: &govcloud_domain::role::UserName,
+                change: &$crate::UserChange,
+                event: govcloud_domain::audit::AuditEvent,
+            ) -> $crate::Result<$crate::User> {
+                let mut tx = self.begin_write().await?;
+                let found: Option<(i64,)> = sqlx::query_as("SELECT id FROM users WHERE name = $1")
+                    .bind(name.as_str())
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                let Some((id,)) = found else {
+                    return Err($crate::StoreError::NotFound(format!("user {name}")));
+                };
+                let ends_sessions = match change {
+                    $crate::UserChange::Role(r) => {
+                        sqlx::query("UPDATE users SET role = $1 WHERE id = $2")
+                            .bind(r.code())
+                            .bind(id)
+                            .execute(&mut *tx)
+                            .await?;
+                        false
+                    }
+                    $crate::UserChange::Disabled(d) => {
+                        sqlx::query("UPDATE users SET disabled = $1 WHERE id = $2")
+                            .bind(*d)
+                            .bind(id)
+                            .execute(&mut *tx)
+                            .await?;
+                        *d
+                    }
+                    $crate::UserChange::PasswordHash(h) => {
+                        sqlx::query("UPDATE users SET password_hash = $1 WHERE id = $2")
+                            .bind(h)
+                            .bind(id)
+                            .execute(&mut *tx)
+                            .await?;
+                        true
+                    }
+                    $crate::UserChange::DisplayName(n) => {
+                        sqlx::query("UPDATE users SET display_name = $1 WHERE id = $2")
+                            .bind(n)
+                            .bind(id)
+                            .execute(&mut *tx)
+                            .await?;
+                        false
+                    }
+                };
+                if ends_sessions {
+                    sqlx::query("DELETE FROM sessions WHERE user_id = $1")
+                        .bind(id)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                if matches!(change, $crate::UserChange::Role(_)) {
+                    // Refuse to leave the installation without an enabled admin.
+                    Self::ensure_an_admin(&mut tx).await?;
+                }
+                if matches!(change, $crate::UserChange::Disabled(true)) {
+                    Self::ensure_an_admin(&mut tx).await?;
+                }
+                let user = Self::user_by_id_tx(&mut tx, id).await?;
+                Self::audit_in_tx(&mut tx, event).await?;
+                tx.commit().await?;
+                Ok(user)
+            }
+
+            async fn create_session(
+                &self,
+                user_id: i64,
+                token_hash: &str,
+                expires_at: chrono::DateTime<chrono::Utc>,
+                event: govcloud_domain::audit::AuditEvent,
+            ) -> $crate::Result<()> {
+                let mut tx = self.begin_write().await?;
+                // Expired sessions are swept here, where a write lock is held anyway.
+                sqlx::query("DELETE FROM sessions WHERE expires_at <= $1")
+                    .bind(event.at)
+                    .execute(&mut *tx)
+                    .await?;
+                sqlx::query(
+                    "INSERT INTO sessions (token_hash, user_id, created_at, expires_at) VALUES ($1, $2, $3, $4)",
+                )
+                .bind(token_hash)
+                .bind(user_id)
+                .bind(event.at)
+                .bind(expires_at)
+                .execute(&mut *tx)
+                .await?;
+                Self::audit_in_tx(&mut tx, event).await?;
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn session_user(
+                &self,
+                token_hash: &str,
+                now: chrono::DateTime<chrono::Utc>,
+            ) -> $crate::Result<Option<$crate::User>> {
+                let row: Option<$crate::sql::UserRow> = sqlx::query_as(
+                    "SELECT u.id, u.name, u.display_name, u.role, u.disabled, u.created_at \
+                     FROM sessions s JOIN users u ON u.id = s.user_id \
+                     WHERE s.token_hash = $1 AND s.expires_at > $2 AND NOT u.disabled",
+                )
+                .bind(token_hash)
+                .bind(now)
+                .fetch_optional(&self.pool)
+                .await?;
+                row.map($crate::sql::user_from_row).transpose()
+            }
+
+            async fn delete_session(
+                &self,
+                token_hash: &str,
+                event: govcloud_domain::audit::AuditEvent,
+            ) -> $crate::Result<bool> {
+                let mut tx = self.begin_write().await?;
+                let n = sqlx::query("DELETE FROM sessions WHERE token_hash = $1")
+                    .bind(token_hash)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
+                if n == 0 {
+                    return Ok(false);
+                }
+                Self::audit_in_tx(&mut tx, event).await?;
+                tx.commit().await?;
+                Ok(true)
+            }
+
+            async fn create_api_token(
+                &self,
+                user_id: i64,
+                label: &str,
+                prefix: &str,
+                token_hash: &str,
+                event: govcloud_domain::audit::AuditEvent,
+            ) -> $crate::Result<$crate::ApiTokenInfo> {
+                let mut tx = self.begin_write().await?;
+                let row: $crate::sql::TokenRow = sqlx::query_as(&format!(
+                    "INSERT INTO api_tokens (user_id, label, prefix, token_hash, created_at) \
+                     VALUES ($1, $2, $3, $4, $5) RETURNING {}",
+                    $crate::sql::TOKEN_COLS
+                ))
+                .bind(user_id)
+                .bind(label)
+                .bind(prefix)
+                .bind(token_hash)
+                .bind(event.at)
+                .fetch_one(&mut *tx)
+                .await?;
+                Self::audit_in_tx(&mut tx, event).await?;
+                tx.commit().await?;
+                Ok($crate::sql::token_from_row(row))
+            }
+
+            async fn token_user(&self, token_hash: &str) -> $crate::Result<Option<$crate::User>> {
+                let row: Option<$crate::sql::UserRow> = sqlx::query_as(
+                    "SELECT u.id, u.name, u.display_name, u.role, u.disabled, u.created_at \
+                     FROM api_tokens t JOIN users u ON u.id = t.user_id \
+                     WHERE t.token_hash = $1 AND t.revoked_at IS NULL AND NOT u.disabled",
+                )
+                .bind(token_hash)
+                .fetch_optional(&self.pool)
+                .await?;
+                row.map($crate::sql::user_from_row).transpose()
+            }
+
+            async fn list_api_tokens(&self, user_id: i64) -> $crate::Result<Vec<$crate::ApiTokenInfo>> {
+                let rows: Vec<$crate::sql::TokenRow> = sqlx::query_as(&format!(
+                    "SELECT {} FROM api_tokens WHERE user_id = $1 ORDER BY id",
+                    $crate::sql::TOKEN_COLS
+                ))
+                .bind(user_id)
+                .fetch_all(&self.pool)
+                .await?;
+                Ok(rows.into_iter().map($crate::sql::token_from_row).collect())
+            }
+
+            async fn revoke_api_token(
+                &self,
+                user_id: i64,
+                token_id: i64,
+                event: govcloud_domain::audit::AuditEvent,
+            ) -> $crate::Result<$crate::ApiTokenInfo> {
+                let mut tx = self.begin_write().await?;
+                let row: Option<$crate::sql::TokenRow> = sqlx::query_as(&format!(
+                    "UPDATE api_tokens SET revoked_at = $1 \
+                     WHERE id = $2 AND user_id = $3 AND revoked_at IS NULL RETURNING {}",
+                    $crate::sql::TOKEN_COLS
+                ))
+                .bind(event.at)
+                .bind(token_id)
+                .bind(user_id)
+                .fetch_optional(&mut *tx)
+                .await?;
+                let Some(row) = row else {
+                    return Err($crate::StoreError::NotFound(format!("active token {token_id}")));
+                };
+                Self::audit_in_tx(&mut tx, event).await?;
+                tx.commit().await?;
+                Ok($crate::sql::token_from_row(row))
+            }
+
+            async fn append_audit(
+                &self,
+                event: govcloud_domain::audit::AuditEvent,
+            ) -> $crate::Result<govcloud_domain::audit::AuditEntry> {
+                let mut tx = self.begin_write().await?;
+                let e = Self::audit_in_tx(&mut tx, event).await?;
+                tx.commit().await?;
+                Ok(e)
+            }
+
+            async fn audit_page(
+                &self,
+                after: i64,
+                limit: i64,
+            ) -> $crate::Result<Vec<govcloud_domain::audit::AuditEntry>> {
+                // Entries whose contents were swapped or renumbered break their links, which
+                // the verifier sees in `seq` order.
+                let rows: Vec<$crate::sql::AuditRow> = sqlx::query_as(&format!(
+                    "SELECT {} FROM audit_log WHERE seq > $1 ORDER BY seq LIMIT $2",
+                    $crate::sql::AUDIT_COLS
+                ))
+                .bind(after)
+                .bind(limit)
+                .fetch_all(&self.pool)
+                .await?;
+                rows.into_iter().map($crate::sql::audit_from_row).collect()
+            }
+
+            async fn audit_recent(
+                &self,
+                limit: i64,
+            ) -> $crate::Result<Vec<govcloud_domain::audit::AuditEntry>> {
+                let rows: Vec<$crate::sql::AuditRow> = sqlx::query_as(&format!(
+                    "SELECT {} FROM audit_log ORDER BY seq DESC LIMIT $1",
+                    $crate::sql::AUDIT_COLS
+                ))
+                .bind(limit)
+                .fetch_all(&self.pool)
+                .await?;
+                rows.into_iter().map($crate::sql::audit_from_row).collect()
+            }
+
+            async fn audit_head(&self) -> $crate::Result<Option<(i64, [u8; 32])>> {
+                let row: Option<(i64, String)> =
+                    sqlx::query_as("SELECT seq, hash FROM audit_head WHERE id = 1")
+                        .fetch_optional(&self.pool)
+                        .await?;
+                row.map(|(s, h)| Ok((s, $crate::sql::parse_hash(&h)?))).transpose()
+            }
+        }
+
+        impl $ty {
+            async fn ensure_an_admin(tx: &mut sqlx::Transaction<'_, $db>) -> $crate::Result<()> {
+                let (n,): (i64,) = sqlx::query_as(
+                    "SELECT COUNT(*) FROM users WHERE role = 'admin' AND NOT disabled",
+                )
+                .fetch_one(&mut **tx)
+                .await?;
+                if n == 0 {
+                    return Err($crate::StoreError::Conflict(
+                        "this change would leave no enabled admin".to_owned(),
+                    ));
+                }
+                Ok(())
+            }
+        }
+    };
+}
+
+pub(crate) use impl_store;
