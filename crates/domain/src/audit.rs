@@ -117,7 +117,9 @@ impl ChainVerifier {
             ));
         }
         if entry_hash(&e.prev_hash, e.seq, &e.event) != e.hash {
-            return Err(brk("its contents do not match its hash (the entry was edited)".to_owned()));
+            return Err(brk(
+                "its contents do not match its hash (the entry was edited)".to_owned(),
+            ));
         }
         self.expected_seq += 1;
         self.prev = e.hash;

@@ -85,7 +85,10 @@ impl Calendar {
     }
 
     pub fn is_working_day(&self, d: NaiveDate) -> bool {
-        matches!(self.day_kind(d), DayKind::Workday | DayKind::MakeUpWorkday(_))
+        matches!(
+            self.day_kind(d),
+            DayKind::Workday | DayKind::MakeUpWorkday(_)
+        )
     }
 
     /// The `n`-th working day after `start` (`start` itself does not count, so "within 15
@@ -154,7 +157,9 @@ struct RawWorkday {
 
 fn to_date(d: &toml::value::Datetime) -> Option<NaiveDate> {
     match (&d.date, &d.time, &d.offset) {
-        (Some(d), None, None) => NaiveDate::from_ymd_opt(d.year as i32, d.month as u32, d.day as u32),
+        (Some(d), None, None) => {
+            NaiveDate::from_ymd_opt(d.year as i32, d.month as u32, d.day as u32)
+        }
         _ => None,
     }
 }
@@ -196,7 +201,10 @@ pub fn parse(source: &str) -> Result<Calendar, CatalogError> {
             if start.year() != y.year || end < start || (end - start).num_days() > 10 {
                 return Err(fail(
                     at,
-                    format!("holiday {} runs {start} to {end}, outside year {} or longer than 10 days", h.name, y.year),
+                    format!(
+                        "holiday {} runs {start} to {end}, outside year {} or longer than 10 days",
+                        h.name, y.year
+                    ),
                 ));
             }
             for d in start.iter_days().take_while(|d| *d <= end) {
@@ -208,10 +216,16 @@ pub fn parse(source: &str) -> Result<Calendar, CatalogError> {
                 return Err(fail(at, "make-up workday needs a plain date".to_owned()));
             };
             if !matches!(d.weekday(), Weekday::Sat | Weekday::Sun) {
-                return Err(fail(at, format!("make-up workday {d} is not a weekend day")));
+                return Err(fail(
+                    at,
+                    format!("make-up workday {d} is not a weekend day"),
+                ));
             }
             if cal.holidays.contains_key(&d) {
-                return Err(fail(at, format!("{d} is both a holiday and a make-up workday")));
+                return Err(fail(
+                    at,
+                    format!("{d} is both a holiday and a make-up workday"),
+                ));
             }
             cal.workdays.insert(d, w.for_holiday.clone());
         }
@@ -242,7 +256,10 @@ mod tests {
         let cal = parse(DATA).unwrap();
         // 国办发明电〔2025〕7号: 春节 2月15日至23日放假调休，共9天；2月14日、2月28日上班.
         for day in 15..=23 {
-            assert!(matches!(cal.day_kind(d(&format!("2026-02-{day:02}"))), DayKind::Holiday(_)));
+            assert!(matches!(
+                cal.day_kind(d(&format!("2026-02-{day:02}"))),
+                DayKind::Holiday(_)
+            ));
         }
         assert!(cal.is_working_day(d("2026-02-14")));
         assert!(cal.is_working_day(d("2026-02-28")));
@@ -287,14 +304,23 @@ mod tests {
         let got = cal.add_working_days(d("2026-12-31"), 15);
         assert!(got.provisional);
         assert!(got.date.year() == 2027);
-        assert!(!cal.is_working_day(d("2027-01-01")), "元旦 is statutory even without a notice");
+        assert!(
+            !cal.is_working_day(d("2027-01-01")),
+            "元旦 is statutory even without a notice"
+        );
     }
 
     #[test]
     fn working_days_between_counts_half_open() {
         let cal = parse(DATA).unwrap();
-        assert_eq!(cal.working_days_between(d("2026-09-30"), d("2026-10-12")), 4);
-        assert_eq!(cal.working_days_between(d("2026-09-30"), d("2026-09-30")), 0);
+        assert_eq!(
+            cal.working_days_between(d("2026-09-30"), d("2026-10-12")),
+            4
+        );
+        assert_eq!(
+            cal.working_days_between(d("2026-09-30"), d("2026-09-30")),
+            0
+        );
     }
 
     #[test]

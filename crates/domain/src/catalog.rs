@@ -108,9 +108,9 @@ pub struct Quantity(Decimal);
 impl Quantity {
     pub fn parse(s: &str) -> Result<Self, String> {
         let t = s.trim();
-        let d: Decimal = t
-            .parse()
-            .map_err(|_| format!("quantity {s:?} is not a decimal number (expected e.g. \"392\" or \"9.6\")"))?;
+        let d: Decimal = t.parse().map_err(|_| {
+            format!("quantity {s:?} is not a decimal number (expected e.g. \"392\" or \"9.6\")")
+        })?;
         if d <= Decimal::ZERO {
             return Err(format!("quantity {s:?} must be greater than zero"));
         }
@@ -281,7 +281,11 @@ pub enum MilestoneDue {
 impl Milestone {
     /// The latest due date derivable from the contract alone.
     pub fn latest_due(&self, calendar: &Calendar) -> MilestoneDue {
-        match (self.due_by, self.acceptance_by, self.working_days_after_trigger) {
+        match (
+            self.due_by,
+            self.acceptance_by,
+            self.working_days_after_trigger,
+        ) {
             (Some(d), _, _) => MilestoneDue::By(d),
             (None, Some(acc), Some(n)) => MilestoneDue::Latest(calendar.add_working_days(acc, n)),
             _ => MilestoneDue::Open,
@@ -703,13 +707,20 @@ impl Cx<'_> {
         }
     }
 
-    fn system_ref(&mut self, v: Spanned<String>, known: &HashSet<SystemCode>) -> Option<SystemCode> {
+    fn system_ref(
+        &mut self,
+        v: Spanned<String>,
+        known: &HashSet<SystemCode>,
+    ) -> Option<SystemCode> {
         match SystemCode::parse(v.get_ref()) {
             Ok(c) if known.contains(&c) => Some(c),
             Ok(c) => {
                 self.push(
                     &v.span(),
-                    format!("unknown business system {:?}: declare it in a [[system]] table", c.0),
+                    format!(
+                        "unknown business system {:?}: declare it in a [[system]] table",
+                        c.0
+                    ),
                 );
                 None
             }
@@ -757,7 +768,10 @@ impl Cx<'_> {
                 .working_days_after_trigger
                 .map(|w| self.count(&w, "working_days_after_trigger", 1..366));
             if acceptance_by.is_some() && working_days_after_trigger.is_none() {
-                self.push(&span, "acceptance_by needs working_days_after_trigger".to_owned());
+                self.push(
+                    &span,
+                    "acceptance_by needs working_days_after_trigger".to_owned(),
+                );
             }
             milestones.push(Milestone {
                 seq: self.count(&m.seq, "seq", 1..100),
@@ -782,7 +796,12 @@ impl Cx<'_> {
         let mut service_levels = Vec::new();
         for s in p.service_level {
             let s = s.into_inner();
-            let applies_to = self.code(s.applies_to, "applies_to", Severity::from_code, Severity::expected);
+            let applies_to = self.code(
+                s.applies_to,
+                "applies_to",
+                Severity::from_code,
+                Severity::expected,
+            );
             let clock = self.code(s.clock, "clock", Clock::from_code, Clock::expected);
             let minutes = self.count(&s.minutes, "minutes", 1..100_000);
             let text = self.text(s.text, "service level text");
@@ -805,7 +824,8 @@ impl Cx<'_> {
                 .into_iter()
                 .map(|r| {
                     let r = r.into_inner();
-                    let holders = self.code(r.holders, "holders", Holders::from_code, Holders::expected);
+                    let holders =
+                        self.code(r.holders, "holders", Holders::from_code, Holders::expected);
                     TeamRole {
                         role: self.text(r.role, "role"),
                         min_count: self.count(&r.min_count, "min_count", 1..1000),
@@ -881,7 +901,12 @@ impl Cx<'_> {
             .map_err(|e| self.push(&id_span, e))
             .ok();
         let unit = self.code(it.unit, "unit", Unit::from_code, Unit::expected);
-        let billing = self.code(it.billing, "billing unit", Billing::from_code, Billing::expected);
+        let billing = self.code(
+            it.billing,
+            "billing unit",
+            Billing::from_code,
+            Billing::expected,
+        );
         let quantity = self.decimal(it.quantity, "quantity").map(Quantity);
         let months = self.count(&it.months, "months", 1..(term_months.max(1) as i64 + 1));
         let frequency = match (it.frequency, it.times_per_year) {
@@ -907,7 +932,10 @@ impl Cx<'_> {
                     if !package_systems.contains(c) {
                         self.push(
                             &span,
-                            format!("system {:?} is not among package {package}'s systems", c.as_str()),
+                            format!(
+                                "system {:?} is not among package {package}'s systems",
+                                c.as_str()
+                            ),
                         );
                     }
                 }
@@ -1008,18 +1036,78 @@ system = "jypt"
     #[test]
     fn errors_name_the_line() {
         let cases: &[(&str, &str, usize, &str)] = &[
-            (r#"unit = "TFLOP""#, r#"unit = "PFLOP""#, 33, "unknown unit \"PFLOP\""),
-            (r#"quantity = "9.6""#, r#"quantity = "-9.6""#, 35, "must be greater than zero"),
-            (r#"quantity = "9.6""#, r#"quantity = "many""#, 35, "is not a decimal number"),
-            (r#"quantity = "9.6""#, r#"quantity = 9.6"#, 35, "write decimals as strings"),
-            ("months = 12\nbilling", "months = 13\nbilling", 36, "months is 13, expected 1 to 12"),
-            (r#"billing = "元/月""#, r#"billing = "元/天""#, 37, "unknown billing unit"),
-            (r#"system = "jypt""#, r#"system = "nope""#, 38, "unknown business system"),
-            (r#"id = "p5-tflop""#, r#"id = "p4-tflop""#, 29, "must start with \"p5-\""),
-            (r#"percent = "100""#, r#"percent = "150""#, 14, "add up to 150%"),
-            (r#"spec = "需同时租用GPU显存""#, "", 28, "missing field `spec`"),
-            (r#"unit_text = "1TFLOP""#, "unit_text = \"1TFLOP\"\ncolour = 1", 35, "unknown field `colour`"),
-            (r#"due_by = 2026-06-30"#, r#"due_by = "soon""#, 25, "invalid type"),
+            (
+                r#"unit = "TFLOP""#,
+                r#"unit = "PFLOP""#,
+                33,
+                "unknown unit \"PFLOP\"",
+            ),
+            (
+                r#"quantity = "9.6""#,
+                r#"quantity = "-9.6""#,
+                35,
+                "must be greater than zero",
+            ),
+            (
+                r#"quantity = "9.6""#,
+                r#"quantity = "many""#,
+                35,
+                "is not a decimal number",
+            ),
+            (
+                r#"quantity = "9.6""#,
+                r#"quantity = 9.6"#,
+                35,
+                "write decimals as strings",
+            ),
+            (
+                "months = 12\nbilling",
+                "months = 13\nbilling",
+                36,
+                "months is 13, expected 1 to 12",
+            ),
+            (
+                r#"billing = "元/月""#,
+                r#"billing = "元/天""#,
+                37,
+                "unknown billing unit",
+            ),
+            (
+                r#"system = "jypt""#,
+                r#"system = "nope""#,
+                38,
+                "unknown business system",
+            ),
+            (
+                r#"id = "p5-tflop""#,
+                r#"id = "p4-tflop""#,
+                29,
+                "must start with \"p5-\"",
+            ),
+            (
+                r#"percent = "100""#,
+                r#"percent = "150""#,
+                14,
+                "add up to 150%",
+            ),
+            (
+                r#"spec = "需同时租用GPU显存""#,
+                "",
+                28,
+                "missing field `spec`",
+            ),
+            (
+                r#"unit_text = "1TFLOP""#,
+                "unit_text = \"1TFLOP\"\ncolour = 1",
+                35,
+                "unknown field `colour`",
+            ),
+            (
+                r#"due_by = 2026-06-30"#,
+                r#"due_by = "soon""#,
+                25,
+                "invalid type",
+            ),
         ];
         for (from, to, line, msg) in cases {
             let got = check(from, to);
@@ -1035,33 +1123,88 @@ system = "jypt"
         let item = GOOD.split("[[package.item]]").nth(1).unwrap();
         let twice = format!("{GOOD}\n[[package.item]]{item}");
         let e = parse(&twice).unwrap_err();
-        assert!(e.issues.iter().any(|i| i.message.contains("duplicate item id")), "{e}");
-        assert!(e.issues.iter().any(|i| i.line >= 40), "second copy located: {e}");
+        assert!(
+            e.issues
+                .iter()
+                .any(|i| i.message.contains("duplicate item id")),
+            "{e}"
+        );
+        assert!(
+            e.issues.iter().any(|i| i.line >= 40),
+            "second copy located: {e}"
+        );
         let renamed = twice.replacen("id = \"p5-tflop\"", "id = \"p5-other\"", 1);
         let e = parse(&renamed).unwrap_err();
-        assert!(e.issues.iter().any(|i| i.message.contains("duplicate item: package 5")), "{e}");
+        assert!(
+            e.issues
+                .iter()
+                .any(|i| i.message.contains("duplicate item: package 5")),
+            "{e}"
+        );
     }
 
     #[test]
     fn the_2026_contract_is_complete() {
         let c = parse(include_str!("../../../catalog/bjggzy-2026.toml")).unwrap();
-        let counts: Vec<(u8, usize)> = c.packages.iter().map(|p| (p.number.get(), p.items.len())).collect();
+        let counts: Vec<(u8, usize)> = c
+            .packages
+            .iter()
+            .map(|p| (p.number.get(), p.items.len()))
+            .collect();
         assert_eq!(counts, vec![(1, 19), (2, 35), (3, 19), (4, 7), (5, 20)]);
         let p2 = c.package(PackageNo::new(2).unwrap()).unwrap();
-        let per_system = |code: &str| p2.items.iter().filter(|i| i.system.as_ref().map(|s| s.as_str()) == Some(code)).count();
+        let per_system = |code: &str| {
+            p2.items
+                .iter()
+                .filter(|i| i.system.as_ref().map(|s| s.as_str()) == Some(code))
+                .count()
+        };
         assert_eq!((per_system("jypt"), per_system("zjk")), (15, 13));
-        assert_eq!(p2.items.iter().filter(|i| i.system.is_none()).count(), 7, "certificate table");
-        let budgets: Vec<Option<String>> = c.packages.iter().map(|p| p.budget_wan.map(|b| b.to_string())).collect();
-        assert_eq!(budgets, [None, Some("86.498".into()), Some("48.525406".into()), None, Some("37.783373".into())]);
+        assert_eq!(
+            p2.items.iter().filter(|i| i.system.is_none()).count(),
+            7,
+            "certificate table"
+        );
+        let budgets: Vec<Option<String>> = c
+            .packages
+            .iter()
+            .map(|p| p.budget_wan.map(|b| b.to_string()))
+            .collect();
+        assert_eq!(
+            budgets,
+            [
+                None,
+                Some("86.498".into()),
+                Some("48.525406".into()),
+                None,
+                Some("37.783373".into())
+            ]
+        );
         let tflop = c.items().find(|i| i.unit == Unit::Tflop).unwrap();
-        assert_eq!((tflop.package.get(), tflop.quantity.to_string().as_str()), (5, "9.6"));
+        assert_eq!(
+            (tflop.package.get(), tflop.quantity.to_string().as_str()),
+            (5, "9.6")
+        );
         // packages 1-4 pay 50 / 16.67 / 33.33; package 5 states only the first share
         for p in &c.packages {
-            let shares: Vec<Option<String>> = p.milestones.iter().map(|m| m.percent.map(|d| d.to_string())).collect();
+            let shares: Vec<Option<String>> = p
+                .milestones
+                .iter()
+                .map(|m| m.percent.map(|d| d.to_string()))
+                .collect();
             if p.number.get() == 5 {
                 assert_eq!(shares, [Some("50".into()), None, None]);
             } else {
-                assert_eq!(shares, [Some("50".into()), Some("16.67".into()), Some("33.33".into())], "package {}", p.number);
+                assert_eq!(
+                    shares,
+                    [
+                        Some("50".into()),
+                        Some("16.67".into()),
+                        Some("33.33".into())
+                    ],
+                    "package {}",
+                    p.number
+                );
             }
         }
     }
@@ -1069,6 +1212,10 @@ system = "jypt"
     #[test]
     fn report_is_compiler_style() {
         let e = parse(&GOOD.replace("\"TFLOP\"", "\"PFLOP\"")).unwrap_err();
-        assert!(e.report("x.toml").starts_with("x.toml:33:8: unknown unit"), "{}", e.report("x.toml"));
+        assert!(
+            e.report("x.toml").starts_with("x.toml:33:8: unknown unit"),
+            "{}",
+            e.report("x.toml")
+        );
     }
 }

@@ -7,6 +7,7 @@
 pub mod audit;
 pub mod calendar;
 pub mod catalog;
+pub mod money;
 pub mod role;
 
 pub use rust_decimal::Decimal;

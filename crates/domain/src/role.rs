@@ -40,7 +40,9 @@ impl Role {
         Role::ALL
             .into_iter()
             .find(|r| r.code() == s)
-            .ok_or_else(|| format!("unknown role {s:?}, expected purchaser, operator, auditor or admin"))
+            .ok_or_else(|| {
+                format!("unknown role {s:?}, expected purchaser, operator, auditor or admin")
+            })
     }
 }
 

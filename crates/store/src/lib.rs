@@ -157,7 +157,13 @@ pub trait Store: Send + Sync + 'static {
     async fn create_user(&self, user: &NewUser, event: AuditEvent) -> Result<User>;
     async fn user_with_secret(&self, name: &UserName) -> Result<Option<UserWithSecret>>;
     async fn list_users(&self) -> Result<Vec<User>>;
-    async fn update_user(&self, name: &UserName, change: &UserChange, event: AuditEvent) -> Result<User>;
+    /// Apply all changes in one transaction (all or nothing), with one audit entry.
+    async fn update_user(
+        &self,
+        name: &UserName,
+        changes: &[UserChange],
+        event: AuditEvent,
+    ) -> Result<User>;
 
     // --- console sessions (only hashes of tokens are stored) ---
     async fn create_session(
@@ -184,7 +190,12 @@ pub trait Store: Send + Sync + 'static {
     /// The enabled user behind an unrevoked token.
     async fn token_user(&self, token_hash: &str) -> Result<Option<User>>;
     async fn list_api_tokens(&self, user_id: i64) -> Result<Vec<ApiTokenInfo>>;
-    async fn revoke_api_token(&self, user_id: i64, token_id: i64, event: AuditEvent) -> Result<ApiTokenInfo>;
+    async fn revoke_api_token(
+        &self,
+        user_id: i64,
+        token_id: i64,
+        event: AuditEvent,
+    ) -> Result<ApiTokenInfo>;
 
     // --- the audit chain ---
     /// Append an event that comes with no other change (a failed login, a verification).
@@ -202,7 +213,9 @@ pub async fn open(url: &str) -> Result<Box<dyn Store>> {
     if url.starts_with("postgres://") || url.starts_with("postgresql://") {
         Ok(Box::new(PgStore::connect(url).await?))
     } else if let Some(path) = url.strip_prefix("sqlite://") {
-        Ok(Box::new(SqliteStore::open(std::path::Path::new(path)).await?))
+        Ok(Box::new(
+            SqliteStore::open(std::path::Path::new(path)).await?,
+        ))
     } else {
         Err(StoreError::Conflict(format!(
             "unsupported database url {:?}: expected sqlite://PATH or postgres://…",
@@ -249,7 +262,10 @@ mod tests {
 
     #[test]
     fn urls_lose_their_passwords() {
-        assert_eq!(redact_url("postgres://u:secret@h/db"), "postgres://u:***@h/db");
+        assert_eq!(
+            redact_url("postgres://u:secret@h/db"),
+            "postgres://u:***@h/db"
+        );
         assert_eq!(redact_url("postgres://u@h/db"), "postgres://u@h/db");
         assert_eq!(redact_url("sqlite://x.db"), "sqlite://x.db");
     }

@@ -43,4 +43,9 @@ impl PgStore {
     }
 }
 
-impl_store!(PgStore, sqlx::Postgres, backend = "postgres", numeric = "::numeric");
+impl_store!(
+    PgStore,
+    sqlx::Postgres,
+    backend = "postgres",
+    numeric = "::numeric"
+);

@@ -35,7 +35,14 @@ pub(crate) fn user_from_row(r: UserRow) -> Result<User> {
     })
 }
 
-pub(crate) type TokenRow = (i64, i64, String, String, DateTime<Utc>, Option<DateTime<Utc>>);
+pub(crate) type TokenRow = (
+    i64,
+    i64,
+    String,
+    String,
+    DateTime<Utc>,
+    Option<DateTime<Utc>>,
+);
 
 pub(crate) fn token_from_row(r: TokenRow) -> ApiTokenInfo {
     let (id, user_id, label, prefix, created_at, revoked_at) = r;
@@ -49,7 +56,16 @@ pub(crate) fn token_from_row(r: TokenRow) -> ApiTokenInfo {
     }
 }
 
-pub(crate) type AuditRow = (i64, DateTime<Utc>, String, String, String, String, String, String);
+pub(crate) type AuditRow = (
+    i64,
+    DateTime<Utc>,
+    String,
+    String,
+    String,
+    String,
+    String,
+    String,
+);
 
 pub(crate) fn audit_from_row(r: AuditRow) -> Result<AuditEntry> {
     let (seq, at, actor, action, target, detail, prev, hash) = r;
@@ -329,7 +345,7 @@ macro_rules! impl_store {
             async fn update_user(
                 &self,
                 name: &govcloud_domain::role::UserName,
-                change: &$crate::UserChange,
+                changes: &[$crate::UserChange],
                 event: govcloud_domain::audit::AuditEvent,
             ) -> $crate::Result<$crate::User> {
                 let mut tx = self.begin_write().await?;
@@ -340,53 +356,35 @@ macro_rules! impl_store {
                 let Some((id,)) = found else {
                     return Err($crate::StoreError::NotFound(format!("user {name}")));
                 };
-                let ends_sessions = match change {
-                    $crate::UserChange::Role(r) => {
-                        sqlx::query("UPDATE users SET role = $1 WHERE id = $2")
-                            .bind(r.code())
-                            .bind(id)
-                            .execute(&mut *tx)
-                            .await?;
-                        false
-                    }
-                    $crate::UserChange::Disabled(d) => {
-                        sqlx::query("UPDATE users SET disabled = $1 WHERE id = $2")
-                            .bind(*d)
-                            .bind(id)
-                            .execute(&mut *tx)
-                            .await?;
-                        *d
-                    }
-                    $crate::UserChange::PasswordHash(h) => {
-                        sqlx::query("UPDATE users SET password_hash = $1 WHERE id = $2")
-                            .bind(h)
-                            .bind(id)
-                            .execute(&mut *tx)
-                            .await?;
-                        true
-                    }
-                    $crate::UserChange::DisplayName(n) => {
-                        sqlx::query("UPDATE users SET display_name = $1 WHERE id = $2")
-                            .bind(n)
-                            .bind(id)
-                            .execute(&mut *tx)
-                            .await?;
-                        false
-                    }
-                };
+                let mut ends_sessions = false;
+                for change in changes {
+                    let q = match change {
+                        $crate::UserChange::Role(r) => {
+                            sqlx::query("UPDATE users SET role = $1 WHERE id = $2").bind(r.code())
+                        }
+                        $crate::UserChange::Disabled(d) => {
+                            ends_sessions |= *d;
+                            sqlx::query("UPDATE users SET disabled = $1 WHERE id = $2").bind(*d)
+                        }
+                        $crate::UserChange::PasswordHash(h) => {
+                            ends_sessions = true;
+                            sqlx::query("UPDATE users SET password_hash = $1 WHERE id = $2").bind(h.clone())
+                        }
+                        $crate::UserChange::DisplayName(n) => {
+                            sqlx::query("UPDATE users SET display_name = $1 WHERE id = $2").bind(n.clone())
+                        }
+                    };
+                    q.bind(id).execute(&mut *tx).await?;
+                }
                 if ends_sessions {
                     sqlx::query("DELETE FROM sessions WHERE user_id = $1")
                         .bind(id)
                         .execute(&mut *tx)
                         .await?;
                 }
-                if matches!(change, $crate::UserChange::Role(_)) {
-                    // Refuse to leave the installation without an enabled admin.
-                    Self::ensure_an_admin(&mut tx).await?;
-                }
-                if matches!(change, $crate::UserChange::Disabled(true)) {
-                    Self::ensure_an_admin(&mut tx).await?;
-                }
+                // Refuse to leave the installation without an enabled admin; dropping the
+                // transaction undoes every change above.
+                Self::ensure_an_admin(&mut tx).await?;
                 let user = Self::user_by_id_tx(&mut tx, id).await?;
                 Self::audit_in_tx(&mut tx, event).await?;
                 tx.commit().await?;

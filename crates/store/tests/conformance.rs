@@ -58,11 +58,7 @@ async fn sqlite() -> Fixture {
 
 async fn postgres(url: &str) -> (Fixture, String) {
     let admin = sqlx::PgPool::connect(url).await.unwrap();
-    let schema = format!(
-        "gc_test_{}_{}",
-        std::process::id(),
-        rand_suffix()
-    );
+    let schema = format!("gc_test_{}_{}", std::process::id(), rand_suffix());
     sqlx::raw_sql(&format!("CREATE SCHEMA {schema}"))
         .execute(&admin)
         .await
@@ -106,7 +102,10 @@ where
             let (f, schema) = postgres(&url).await;
             check(f).await;
             let admin = sqlx::PgPool::connect(&url).await.unwrap();
-            sqlx::raw_sql(&format!("DROP SCHEMA {schema} CASCADE")).execute(&admin).await.unwrap();
+            sqlx::raw_sql(&format!("DROP SCHEMA {schema} CASCADE"))
+                .execute(&admin)
+                .await
+                .unwrap();
         }
         _ => eprintln!("GOVCLOUD_TEST_PG is not set: PostgreSQL part skipped"),
     }
@@ -138,33 +137,81 @@ async fn users_are_created_listed_and_changed() {
     on_every_backend(|f| async move {
         let s = f.store.as_ref();
         assert_eq!(s.count_users().await.unwrap(), 0);
-        let admin = s.create_user(&new_user("admin", Role::Admin), ev("user.create", "admin")).await.unwrap();
+        let admin = s
+            .create_user(&new_user("admin", Role::Admin), ev("user.create", "admin"))
+            .await
+            .unwrap();
         assert_eq!(admin.role, Role::Admin);
-        let p = s.create_user(&new_user("采购人甲", Role::Purchaser), ev("user.create", "采购人甲")).await.unwrap();
+        let p = s
+            .create_user(
+                &new_user("采购人甲", Role::Purchaser),
+                ev("user.create", "采购人甲"),
+            )
+            .await
+            .unwrap();
         assert!(matches!(
-            s.create_user(&new_user("admin", Role::Auditor), ev("user.create", "admin")).await,
+            s.create_user(
+                &new_user("admin", Role::Auditor),
+                ev("user.create", "admin")
+            )
+            .await,
             Err(StoreError::Conflict(_))
         ));
-        let names: Vec<String> = s.list_users().await.unwrap().into_iter().map(|u| u.name.to_string()).collect();
+        let names: Vec<String> = s
+            .list_users()
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|u| u.name.to_string())
+            .collect();
         assert_eq!(names, ["admin", "采购人甲"]);
 
-        let changed = s.update_user(&p.name, &UserChange::Role(Role::Operator), ev("user.role", "采购人甲")).await.unwrap();
+        let changed = s
+            .update_user(
+                &p.name,
+                &[UserChange::Role(Role::Operator)],
+                ev("user.role", "采购人甲"),
+            )
+            .await
+            .unwrap();
         assert_eq!(changed.role, Role::Operator);
         let secret = s.user_with_secret(&p.name).await.unwrap().unwrap();
-        assert!(!format!("{secret:?}").contains("argon2"), "Debug hides the hash");
+        assert!(
+            !format!("{secret:?}").contains("argon2"),
+            "Debug hides the hash"
+        );
 
         // The last enabled admin can be neither demoted nor disabled; nothing changes.
         let before = chain_ok(s).await;
         for change in [UserChange::Role(Role::Auditor), UserChange::Disabled(true)] {
             assert!(matches!(
-                s.update_user(&admin.name, &change, ev("user.change", "admin")).await,
+                s.update_user(
+                    &admin.name,
+                    &[UserChange::DisplayName("x".into()), change],
+                    ev("user.change", "admin")
+                )
+                .await,
                 Err(StoreError::Conflict(_))
             ));
         }
-        assert_eq!(s.user_with_secret(&admin.name).await.unwrap().unwrap().user.role, Role::Admin);
-        assert_eq!(chain_ok(s).await, before, "a refused change writes no audit entry");
+        let kept = s.user_with_secret(&admin.name).await.unwrap().unwrap().user;
+        assert_eq!(
+            (kept.role, kept.display_name.as_str()),
+            (Role::Admin, "admin 显示名"),
+            "all or nothing"
+        );
+        assert_eq!(
+            chain_ok(s).await,
+            before,
+            "a refused change writes no audit entry"
+        );
         assert!(matches!(
-            s.update_user(&name("nobody"), &UserChange::Disabled(true), ev("user.change", "nobody")).await,
+            s.update_user(
+                &name("nobody"),
+                &[UserChange::Disabled(true)],
+                ev("user.change", "nobody")
+            )
+            .await,
             Err(StoreError::NotFound(_))
         ));
         assert_eq!(chain_ok(s).await, 3);
@@ -176,20 +223,60 @@ async fn users_are_created_listed_and_changed() {
 async fn sessions_expire_and_end_with_the_user() {
     on_every_backend(|f| async move {
         let s = f.store.as_ref();
-        s.create_user(&new_user("admin", Role::Admin), ev("user.create", "admin")).await.unwrap();
-        let u = s.create_user(&new_user("ops", Role::Operator), ev("user.create", "ops")).await.unwrap();
+        s.create_user(&new_user("admin", Role::Admin), ev("user.create", "admin"))
+            .await
+            .unwrap();
+        let u = s
+            .create_user(&new_user("ops", Role::Operator), ev("user.create", "ops"))
+            .await
+            .unwrap();
         let now = Utc::now();
-        s.create_session(u.id, "h1", now + Duration::hours(8), ev("session.login", "ops")).await.unwrap();
+        s.create_session(
+            u.id,
+            "h1",
+            now + Duration::hours(8),
+            ev("session.login", "ops"),
+        )
+        .await
+        .unwrap();
         assert_eq!(s.session_user("h1", now).await.unwrap().unwrap().id, u.id);
-        assert!(s.session_user("h1", now + Duration::hours(9)).await.unwrap().is_none(), "expired");
+        assert!(
+            s.session_user("h1", now + Duration::hours(9))
+                .await
+                .unwrap()
+                .is_none(),
+            "expired"
+        );
         assert!(s.session_user("nope", now).await.unwrap().is_none());
-        assert!(s.delete_session("h1", ev("session.logout", "ops")).await.unwrap());
-        assert!(!s.delete_session("h1", ev("session.logout", "ops")).await.unwrap());
+        assert!(s
+            .delete_session("h1", ev("session.logout", "ops"))
+            .await
+            .unwrap());
+        assert!(!s
+            .delete_session("h1", ev("session.logout", "ops"))
+            .await
+            .unwrap());
         assert!(s.session_user("h1", now).await.unwrap().is_none());
 
-        s.create_session(u.id, "h2", now + Duration::hours(8), ev("session.login", "ops")).await.unwrap();
-        s.update_user(&u.name, &UserChange::Disabled(true), ev("user.disable", "ops")).await.unwrap();
-        assert!(s.session_user("h2", now).await.unwrap().is_none(), "disabling ends sessions");
+        s.create_session(
+            u.id,
+            "h2",
+            now + Duration::hours(8),
+            ev("session.login", "ops"),
+        )
+        .await
+        .unwrap();
+        s.update_user(
+            &u.name,
+            &[UserChange::Disabled(true)],
+            ev("user.disable", "ops"),
+        )
+        .await
+        .unwrap();
+        assert!(
+            s.session_user("h2", now).await.unwrap().is_none(),
+            "disabling ends sessions"
+        );
         chain_ok(s).await;
     })
     .await;
@@ -199,15 +286,25 @@ async fn sessions_expire_and_end_with_the_user() {
 async fn api_tokens_work_until_revoked() {
     on_every_backend(|f| async move {
         let s = f.store.as_ref();
-        let u = s.create_user(&new_user("app", Role::Operator), ev("user.create", "app")).await.unwrap();
-        let t = s.create_api_token(u.id, "ci", "gct_abcd", "th1", ev("token.create", "app")).await.unwrap();
+        let u = s
+            .create_user(&new_user("app", Role::Operator), ev("user.create", "app"))
+            .await
+            .unwrap();
+        let t = s
+            .create_api_token(u.id, "ci", "gct_abcd", "th1", ev("token.create", "app"))
+            .await
+            .unwrap();
         assert_eq!(s.token_user("th1").await.unwrap().unwrap().id, u.id);
         assert_eq!(s.list_api_tokens(u.id).await.unwrap(), vec![t.clone()]);
-        let revoked = s.revoke_api_token(u.id, t.id, ev("token.revoke", "app")).await.unwrap();
+        let revoked = s
+            .revoke_api_token(u.id, t.id, ev("token.revoke", "app"))
+            .await
+            .unwrap();
         assert!(revoked.revoked_at.is_some());
         assert!(s.token_user("th1").await.unwrap().is_none());
         assert!(matches!(
-            s.revoke_api_token(u.id, t.id, ev("token.revoke", "app")).await,
+            s.revoke_api_token(u.id, t.id, ev("token.revoke", "app"))
+                .await,
             Err(StoreError::NotFound(_))
         ));
     })
@@ -219,27 +316,68 @@ async fn contract_loads_idempotently() {
     on_every_backend(|f| async move {
         let s = f.store.as_ref();
         let c = catalog::parse(CONTRACT).unwrap();
-        assert_eq!(s.load_contract(&c, CONTRACT, "fp1", ev("catalog.load", &c.id)).await.unwrap(), LoadOutcome::Created);
-        assert_eq!(s.load_contract(&c, CONTRACT, "fp1", ev("catalog.load", &c.id)).await.unwrap(), LoadOutcome::Unchanged);
-        assert_eq!(chain_ok(s).await, 1, "an unchanged load writes no audit entry");
+        assert_eq!(
+            s.load_contract(&c, CONTRACT, "fp1", ev("catalog.load", &c.id))
+                .await
+                .unwrap(),
+            LoadOutcome::Created
+        );
+        assert_eq!(
+            s.load_contract(&c, CONTRACT, "fp1", ev("catalog.load", &c.id))
+                .await
+                .unwrap(),
+            LoadOutcome::Unchanged
+        );
+        assert_eq!(
+            chain_ok(s).await,
+            1,
+            "an unchanged load writes no audit entry"
+        );
         let stored = s.current_contract().await.unwrap().unwrap();
-        assert_eq!((stored.id.as_str(), stored.source.as_str()), (c.id.as_str(), CONTRACT));
+        assert_eq!(
+            (stored.id.as_str(), stored.source.as_str()),
+            (c.id.as_str(), CONTRACT)
+        );
 
         let edited = CONTRACT.replacen("quantity = \"392\"", "quantity = \"400\"", 1);
         let c2 = catalog::parse(&edited).unwrap();
-        assert_eq!(s.load_contract(&c2, &edited, "fp2", ev("catalog.load", &c.id)).await.unwrap(), LoadOutcome::Replaced);
-        assert_eq!(s.current_contract().await.unwrap().unwrap().fingerprint, "fp2");
+        assert_eq!(
+            s.load_contract(&c2, &edited, "fp2", ev("catalog.load", &c.id))
+                .await
+                .unwrap(),
+            LoadOutcome::Replaced
+        );
+        assert_eq!(
+            s.current_contract().await.unwrap().unwrap().fingerprint,
+            "fp2"
+        );
         assert_eq!(chain_ok(s).await, 2);
 
         // Exact decimals survive on both backends: 9.6 TFLOP stays 9.6.
         let q = match &f.raw {
-            Raw::Sqlite(p) => sqlx::query_scalar::<_, String>("SELECT quantity FROM catalog_items WHERE id = 'p5-ai-fp16'").fetch_one(p).await.unwrap(),
-            Raw::Pg(p) => sqlx::query_scalar::<_, String>("SELECT quantity::text FROM catalog_items WHERE id = 'p5-ai-fp16'").fetch_one(p).await.unwrap(),
+            Raw::Sqlite(p) => sqlx::query_scalar::<_, String>(
+                "SELECT quantity FROM catalog_items WHERE id = 'p5-ai-fp16'",
+            )
+            .fetch_one(p)
+            .await
+            .unwrap(),
+            Raw::Pg(p) => sqlx::query_scalar::<_, String>(
+                "SELECT quantity::text FROM catalog_items WHERE id = 'p5-ai-fp16'",
+            )
+            .fetch_one(p)
+            .await
+            .unwrap(),
         };
         assert_eq!(q.trim_end_matches('0').trim_end_matches('.'), "9.6");
         let n = match &f.raw {
-            Raw::Sqlite(p) => sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM catalog_items").fetch_one(p).await.unwrap(),
-            Raw::Pg(p) => sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM catalog_items").fetch_one(p).await.unwrap(),
+            Raw::Sqlite(p) => sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM catalog_items")
+                .fetch_one(p)
+                .await
+                .unwrap(),
+            Raw::Pg(p) => sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM catalog_items")
+                .fetch_one(p)
+                .await
+                .unwrap(),
         };
         assert_eq!(n, 100);
     })
@@ -253,7 +391,9 @@ async fn concurrent_appends_keep_one_chain() {
         for i in 0..24 {
             let s = f.store.clone();
             tasks.push(tokio::spawn(async move {
-                s.append_audit(ev("test.append", &format!("t{i}"))).await.unwrap()
+                s.append_audit(ev("test.append", &format!("t{i}")))
+                    .await
+                    .unwrap()
             }));
         }
         let mut seqs: Vec<i64> = Vec::new();
@@ -273,29 +413,58 @@ async fn audit_rows_cannot_be_changed_through_sql_and_tampering_is_named() {
         let s = f.store.as_ref();
         let at = Utc.with_ymd_and_hms(2026, 11, 28, 8, 0, 0).unwrap();
         for i in 0..5 {
-            s.append_audit(AuditEvent::new(at, "admin", "test.event", &format!("n{i}"), "{}".into())).await.unwrap();
+            s.append_audit(AuditEvent::new(
+                at,
+                "admin",
+                "test.event",
+                &format!("n{i}"),
+                "{}".into(),
+            ))
+            .await
+            .unwrap();
         }
         // The table refuses edits outright…
         let refused = match &f.raw {
-            Raw::Sqlite(p) => sqlx::query("UPDATE audit_log SET actor = 'x' WHERE seq = 3").execute(p).await.is_err(),
-            Raw::Pg(p) => sqlx::query("UPDATE audit_log SET actor = 'x' WHERE seq = 3").execute(p).await.is_err(),
+            Raw::Sqlite(p) => sqlx::query("UPDATE audit_log SET actor = 'x' WHERE seq = 3")
+                .execute(p)
+                .await
+                .is_err(),
+            Raw::Pg(p) => sqlx::query("UPDATE audit_log SET actor = 'x' WHERE seq = 3")
+                .execute(p)
+                .await
+                .is_err(),
         };
         assert!(refused, "the append-only trigger refuses an UPDATE");
         // …so an intruder drops the trigger first; the chain still tells.
         match &f.raw {
-            Raw::Sqlite(_) => f.raw.exec("DROP TRIGGER audit_log_no_update; DROP TRIGGER audit_log_no_delete;").await,
-            Raw::Pg(_) => f.raw.exec("DROP TRIGGER audit_log_no_change ON audit_log;").await,
+            Raw::Sqlite(_) => {
+                f.raw
+                    .exec("DROP TRIGGER audit_log_no_update; DROP TRIGGER audit_log_no_delete;")
+                    .await
+            }
+            Raw::Pg(_) => {
+                f.raw
+                    .exec("DROP TRIGGER audit_log_no_change ON audit_log;")
+                    .await
+            }
         }
-        f.raw.exec("UPDATE audit_log SET actor = 'intruder' WHERE seq = 3").await;
+        f.raw
+            .exec("UPDATE audit_log SET actor = 'intruder' WHERE seq = 3")
+            .await;
         let brk = verify_audit(s).await.unwrap().unwrap_err();
         assert_eq!(brk.seq, 3, "{brk}");
         assert!(brk.reason.contains("edited"), "{brk}");
-        f.raw.exec("UPDATE audit_log SET actor = 'admin' WHERE seq = 3").await;
+        f.raw
+            .exec("UPDATE audit_log SET actor = 'admin' WHERE seq = 3")
+            .await;
         assert_eq!(chain_ok(s).await, 5);
 
         f.raw.exec("DELETE FROM audit_log WHERE seq = 5").await;
         let brk = verify_audit(s).await.unwrap().unwrap_err();
-        assert_eq!(brk.seq, 5, "removing the newest entry shows against the head: {brk}");
+        assert_eq!(
+            brk.seq, 5,
+            "removing the newest entry shows against the head: {brk}"
+        );
 
         f.raw.exec("DELETE FROM audit_log WHERE seq = 2").await;
         let brk = verify_audit(s).await.unwrap().unwrap_err();

@@ -1,0 +1,283 @@
+//! The REST API under `/api/v1`. Every route is declared through `utoipa_axum::routes!`,
+//! so the OpenAPI document at `/api/openapi.json` lists exactly the routes that exist.
+//!
+//! Authentication: a console session cookie or `Authorization: Bearer <token>`. Roles are
+//! checked by the [`Auth`] extractor before the body is read, so a caller with the wrong
+//! role gets 403 even when the body is also malformed, and nothing is changed.
+
+use std::marker::PhantomData;
+
+use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
+use axum::http::{header, StatusCode};
+use axum::Json;
+use govcloud_domain::role::Role;
+use govcloud_store::User;
+use serde::de::DeserializeOwned;
+use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::app::AppState;
+use crate::auth::{self, SESSION_COOKIE};
+use crate::error::ApiError;
+
+pub mod audit;
+pub mod calendar;
+pub mod catalog;
+pub mod session;
+pub mod users;
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "govcloud API",
+        description = "政务云服务合同管理与商用密码服务平台 API。Errors are JSON: {code, message_zh, message_en}.",
+        license(name = "Apache-2.0")
+    ),
+    modifiers(&SecuritySchemes),
+    security(("bearer" = []), ("session" = [])),
+    tags(
+        (name = "session", description = "登录与会话 log in and out"),
+        (name = "users", description = "用户、角色与 API 令牌 users, roles and API tokens"),
+        (name = "catalog", description = "合同目录 the contract as data"),
+        (name = "calendar", description = "工作日历 working-day calendar"),
+        (name = "audit", description = "审计日志 the audit chain"),
+    )
+)]
+struct ApiDoc;
+
+struct SecuritySchemes;
+
+impl Modify for SecuritySchemes {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let c = openapi.components.get_or_insert_with(Default::default);
+        c.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("gct_…")
+                    .build(),
+            ),
+        );
+        c.add_security_scheme(
+            "session",
+            SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::new(SESSION_COOKIE))),
+        );
+    }
+}
+
+pub fn routes() -> OpenApiRouter<AppState> {
+    let v1 = OpenApiRouter::new()
+        .routes(routes!(session::login, session::logout))
+        .routes(routes!(session::me))
+        .routes(routes!(session::change_own_password))
+        .routes(routes!(users::list_users, users::create_user))
+        .routes(routes!(users::update_user))
+        .routes(routes!(users::list_tokens, users::create_token))
+        .routes(routes!(users::revoke_token))
+        .routes(routes!(catalog::show_catalog, catalog::load_catalog))
+        .routes(routes!(catalog::show_package))
+        .routes(routes!(catalog::validate_catalog))
+        .routes(routes!(calendar::working_days))
+        .routes(routes!(audit::list_audit))
+        .routes(routes!(audit::verify_audit));
+    OpenApiRouter::with_openapi(ApiDoc::openapi()).nest("/api/v1", v1)
+}
+
+/// The set of roles a route admits.
+pub trait Allowed: Send + Sync + 'static {
+    const ROLES: &'static [Role];
+}
+
+/// Every signed-in role.
+pub struct AnyRole;
+impl Allowed for AnyRole {
+    const ROLES: &'static [Role] = &Role::ALL;
+}
+
+pub struct AdminOnly;
+impl Allowed for AdminOnly {
+    const ROLES: &'static [Role] = &[Role::Admin];
+}
+
+/// The audit log is for auditors (and admins, who answer for the installation).
+pub struct AuditReaders;
+impl Allowed for AuditReaders {
+    const ROLES: &'static [Role] = &[Role::Auditor, Role::Admin];
+}
+
+/// The authenticated caller, admitted only with one of `A::ROLES`.
+pub struct Auth<A: Allowed> {
+    pub user: User,
+    /// The session token when the caller came with the console cookie.
+    pub session: Option<String>,
+    _roles: PhantomData<A>,
+}
+
+impl<A: Allowed> FromRequestParts<AppState> for Auth<A> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let (user, session) = authenticate(parts, state)
+            .await?
+            .ok_or_else(ApiError::unauthenticated)?;
+        if !A::ROLES.contains(&user.role) {
+            let allowed: Vec<&str> = A::ROLES.iter().map(|r| r.label_zh()).collect();
+            let allowed_en: Vec<&str> = A::ROLES.iter().map(|r| r.code()).collect();
+            return Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                "forbidden",
+                format!(
+                    "当前角色（{}）无权执行此操作，需要：{}",
+                    user.role.label_zh(),
+                    allowed.join("、")
+                ),
+                format!(
+                    "role {} may not do this; allowed: {}",
+                    user.role,
+                    allowed_en.join(", ")
+                ),
+            ));
+        }
+        Ok(Self {
+            user,
+            session,
+            _roles: PhantomData,
+        })
+    }
+}
+
+/// Find the caller from a bearer token or the session cookie. `Ok(None)`: no valid
+/// credential. A malformed or unknown credential is the same as none.
+pub async fn authenticate(
+    parts: &Parts,
+    state: &AppState,
+) -> Result<Option<(User, Option<String>)>, ApiError> {
+    if let Some(v) = parts.headers.get(header::AUTHORIZATION) {
+        let token = v
+            .to_str()
+            .ok()
+            .and_then(|s| {
+                s.strip_prefix("Bearer ")
+                    .or_else(|| s.strip_prefix("bearer "))
+            })
+            .map(str::trim);
+        return match token {
+            Some(t) if !t.is_empty() => Ok(state
+                .store
+                .token_user(&auth::token_hash(t))
+                .await?
+                .map(|u| (u, None))),
+            _ => Ok(None),
+        };
+    }
+    if let Some(token) = session_cookie(parts) {
+        let user = state
+            .store
+            .session_user(&auth::token_hash(&token), state.now())
+            .await?;
+        return Ok(user.map(|u| (u, Some(token))));
+    }
+    Ok(None)
+}
+
+pub fn session_cookie(parts: &Parts) -> Option<String> {
+    parts
+        .headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|kv| kv.trim().split_once('='))
+        .find(|(k, _)| *k == SESSION_COOKIE)
+        .map(|(_, v)| v.to_owned())
+        .filter(|v| !v.is_empty())
+}
+
+/// A JSON body whose rejection is one of our errors: 400 with what was wrong.
+pub struct ApiJson<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        match Json::<T>::from_request(req, state).await {
+            Ok(Json(v)) => Ok(ApiJson(v)),
+            Err(rej) => Err(json_rejection(rej)),
+        }
+    }
+}
+
+fn json_rejection(rej: JsonRejection) -> ApiError {
+    match rej {
+        JsonRejection::JsonSyntaxError(e) => ApiError::bad_request(
+            "invalid_json",
+            "请求体不是合法的 JSON",
+            format!("request body is not valid JSON: {}", e.body_text()),
+        ),
+        JsonRejection::JsonDataError(e) => ApiError::bad_request(
+            "invalid_body",
+            "请求体字段缺失或类型不正确",
+            format!("request body does not match the schema: {}", e.body_text()),
+        ),
+        JsonRejection::MissingJsonContentType(_) => ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            "请求体须为 JSON（Content-Type: application/json）",
+            "expected Content-Type: application/json",
+        ),
+        other => ApiError::bad_request("invalid_body", "无法读取请求体", other.body_text()),
+    }
+}
+
+/// Path parameters with our error on rejection.
+pub struct ApiPath<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for ApiPath<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        axum::extract::Path::<T>::from_request_parts(parts, state)
+            .await
+            .map(|p| ApiPath(p.0))
+            .map_err(|e: PathRejection| {
+                ApiError::bad_request(
+                    "invalid_path",
+                    "路径参数不正确",
+                    format!("invalid path parameter: {}", e.body_text()),
+                )
+            })
+    }
+}
+
+/// Query parameters with our error on rejection.
+pub struct ApiQuery<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for ApiQuery<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        axum::extract::Query::<T>::from_request_parts(parts, state)
+            .await
+            .map(|q| ApiQuery(q.0))
+            .map_err(|e: QueryRejection| {
+                ApiError::bad_request(
+                    "invalid_query",
+                    "查询参数不正确",
+                    format!("invalid query parameter: {}", e.body_text()),
+                )
+            })
+    }
+}
+
+/// Times on the wire are RFC 3339 in UTC; people see Asia/Shanghai in the console.
+pub fn utc(t: chrono::DateTime<chrono::Utc>) -> String {
+    t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}

@@ -1,0 +1,169 @@
+//! The HTTP application: state, router, middleware and the `serve` loop with graceful
+//! shutdown.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::extract::{Request, State};
+use axum::http::{header, HeaderValue, StatusCode, Uri};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use chrono::{DateTime, Utc};
+use govcloud_domain::calendar::{self, Calendar};
+use govcloud_store::Store;
+use serde_json::json;
+
+use crate::error::ApiError;
+use crate::metrics::Metrics;
+use crate::{api, console};
+
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Arc<dyn Store>,
+    pub calendar: Arc<Calendar>,
+    pub metrics: Arc<Metrics>,
+    pub console: Arc<console::Templates>,
+}
+
+impl AppState {
+    pub fn new(store: Arc<dyn Store>) -> Self {
+        let calendar =
+            calendar::parse(crate::CALENDAR).expect("the bundled calendar is checked by tests");
+        Self {
+            metrics: Arc::new(Metrics::new(store.backend())),
+            store,
+            calendar: Arc::new(calendar),
+            console: Arc::new(console::Templates::new()),
+        }
+    }
+
+    /// The clock, read here and nowhere in the rules.
+    pub fn now(&self) -> DateTime<Utc> {
+        Utc::now()
+    }
+}
+
+pub fn router(state: AppState) -> Router {
+    let (api_router, openapi) = api::routes().split_for_parts();
+    let openapi = Arc::new(openapi);
+    Router::new()
+        .merge(api_router)
+        .route(
+            "/api/openapi.json",
+            get(move || {
+                let doc = openapi.clone();
+                async move { Json(doc.as_ref().clone()) }
+            }),
+        )
+        .route("/healthz", get(healthz))
+        .route("/metrics", get(metrics))
+        .merge(console::routes())
+        .fallback(fallback)
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            crate::metrics::track,
+        ))
+        .layer(middleware::from_fn(security_headers))
+        .with_state(state)
+}
+
+async fn healthz(State(state): State<AppState>) -> Response {
+    match state.store.audit_head().await {
+        Ok(_) => Json(json!({"status": "ok", "database": state.store.backend()})).into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "health check: database unreachable");
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                Json(json!({"status": "unavailable", "database": state.store.backend()})),
+            )
+                .into_response()
+        }
+    }
+}
+
+async fn metrics(State(state): State<AppState>) -> Response {
+    (
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        state.metrics.render(),
+    )
+        .into_response()
+}
+
+async fn fallback(uri: Uri) -> Response {
+    if uri.path().starts_with("/api/") {
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            "no_such_route",
+            "接口不存在",
+            format!("no API route {}; see /api/openapi.json", uri.path()),
+        )
+        .into_response()
+    } else {
+        console::not_found_page()
+    }
+}
+
+/// Conservative headers for every response: no framing, no sniffing, scripts and styles
+/// only from this origin (htmx is served locally).
+async fn security_headers(req: Request, next: Next) -> Response {
+    let mut resp = next.run(req).await;
+    let h = resp.headers_mut();
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(
+            "default-src 'self'; img-src 'self' data:; frame-ancestors 'none'; form-action 'self'",
+        ),
+    );
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("same-origin"),
+    );
+    resp
+}
+
+/// Serve until SIGINT or SIGTERM, then finish the requests in flight.
+pub async fn serve(state: AppState, addr: SocketAddr) -> anyhow::Result<()> {
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot listen on {addr}: {e}"))?;
+    let local = listener.local_addr()?;
+    eprintln!("govcloud 已启动 / listening: http://{local}/  (API: http://{local}/api/v1, OpenAPI: http://{local}/api/openapi.json)");
+    tracing::info!(%local, backend = state.store.backend(), "serving");
+    axum::serve(listener, router(state))
+        .with_graceful_shutdown(shutdown_signal())
+        .await?;
+    eprintln!("govcloud 已停止 / stopped");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+    tracing::info!("shutdown requested; finishing requests in flight");
+}

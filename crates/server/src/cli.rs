@@ -1,0 +1,735 @@
+//! The command line: `govcloud <noun> <verb>`, every command with `--format table|json`,
+//! `--data-dir` and `--database-url`. Exit code 0 on success, 1 on any error, with the
+//! error on stderr in Chinese and English.
+
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::{anyhow, bail, Context, Result};
+use chrono::{NaiveDate, Utc};
+use clap::{Parser, Subcommand, ValueEnum};
+use govcloud_domain::calendar;
+use govcloud_domain::catalog::PackageNo;
+use govcloud_domain::role::Role;
+use govcloud_store::{Store, UserChange};
+use serde::Serialize;
+use unicode_width::UnicodeWidthStr;
+
+use crate::api::catalog::{catalog_dto, outcome_code};
+use crate::app::{self, AppState};
+use crate::ops::{self, Ctx};
+use crate::{auth, BUNDLED_CONTRACT, BUNDLED_CONTRACT_NAME};
+
+#[derive(Parser)]
+#[command(
+    name = "govcloud",
+    version,
+    about = "政务云服务合同管理与商用密码服务平台 — server, console and CLI"
+)]
+pub struct Cli {
+    /// Directory for the embedded database and local files.
+    #[arg(
+        long,
+        global = true,
+        env = "GOVCLOUD_DATA_DIR",
+        default_value = "govcloud-data"
+    )]
+    data_dir: PathBuf,
+    /// Database URL (postgres://… or sqlite://PATH); default: SQLite in the data directory.
+    #[arg(
+        long,
+        global = true,
+        env = "GOVCLOUD_DATABASE_URL",
+        hide_env_values = true
+    )]
+    database_url: Option<String>,
+    /// Output format.
+    #[arg(long, global = true, value_enum, default_value_t = Format::Table)]
+    format: Format,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Format {
+    Table,
+    Json,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the server: API under /api/v1, console at /.
+    Serve {
+        #[arg(long, env = "GOVCLOUD_LISTEN", default_value = "127.0.0.1:8080")]
+        listen: SocketAddr,
+        /// Load the 2026 contract and demo users (purchaser, operator, auditor).
+        #[arg(long)]
+        demo: bool,
+    },
+    /// The contract as data (合同目录).
+    #[command(subcommand)]
+    Catalog(CatalogCmd),
+    /// Users, roles and API tokens.
+    #[command(subcommand)]
+    User(UserCmd),
+    /// The audit chain (审计日志).
+    #[command(subcommand)]
+    Audit(AuditCmd),
+    /// Working days on the Chinese holiday calendar.
+    #[command(subcommand)]
+    Calendar(CalendarCmd),
+    /// Print the OpenAPI document.
+    Openapi,
+}
+
+#[derive(Subcommand)]
+enum CatalogCmd {
+    /// Show the loaded contract's line items.
+    Show {
+        #[arg(long)]
+        package: Option<u8>,
+    },
+    /// Check a catalog file; errors name their line.
+    Validate { file: PathBuf },
+    /// Load a catalog file into the store (idempotent).
+    Load { file: PathBuf },
+}
+
+#[derive(Subcommand)]
+enum UserCmd {
+    /// Create a user; without --password-file a password is generated and printed once.
+    Add {
+        name: String,
+        #[arg(long)]
+        role: String,
+        #[arg(long)]
+        password_file: Option<PathBuf>,
+        #[arg(long)]
+        display_name: Option<String>,
+    },
+    /// List users.
+    List,
+    /// Issue a new API bearer token for NAME (printed once).
+    Token {
+        name: String,
+        #[arg(long, default_value = "cli")]
+        label: String,
+    },
+    /// Change a user's role.
+    SetRole { name: String, role: String },
+    /// Disable a user (ends their sessions; their tokens stop working).
+    Disable { name: String },
+    /// Enable a disabled user.
+    Enable { name: String },
+    /// Set a user's password.
+    Password {
+        name: String,
+        #[arg(long)]
+        password_file: Option<PathBuf>,
+    },
+}
+
+#[derive(Subcommand)]
+enum AuditCmd {
+    /// Check every link of the chain; exits non-zero at the first broken entry.
+    Verify,
+    /// Show the newest entries.
+    List {
+        #[arg(long, default_value_t = 50)]
+        limit: i64,
+    },
+}
+
+#[derive(Subcommand)]
+enum CalendarCmd {
+    /// The date N working days after FROM.
+    AddWorkingDays { from: NaiveDate, days: u32 },
+}
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let filter = match cli.command {
+        Command::Serve { .. } => "info,sqlx=warn",
+        _ => "warn",
+    };
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("RUST_LOG")
+                .unwrap_or_else(|_| filter.into()),
+        )
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .init();
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("错误 / error: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match rt.block_on(run(cli)) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("错误 / error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn actor() -> String {
+    format!(
+        "cli:{}",
+        std::env::var("USER").unwrap_or_else(|_| "unknown".into())
+    )
+}
+
+async fn open_store(cli: &Cli) -> Result<Arc<dyn Store>> {
+    let url = match &cli.database_url {
+        Some(u) => u.clone(),
+        None => {
+            std::fs::create_dir_all(&cli.data_dir).with_context(|| {
+                format!("cannot create data directory {}", cli.data_dir.display())
+            })?;
+            restrict(&cli.data_dir, 0o700);
+            format!("sqlite://{}", cli.data_dir.join("govcloud.db").display())
+        }
+    };
+    let store = govcloud_store::open(&url)
+        .await
+        .with_context(|| format!("cannot open database {}", govcloud_store::redact_url(&url)))?;
+    Ok(Arc::from(store))
+}
+
+#[cfg(unix)]
+fn restrict(p: &Path, mode: u32) {
+    use std::os::unix::fs::PermissionsExt;
+    let _ = std::fs::set_permissions(p, std::fs::Permissions::from_mode(mode));
+}
+#[cfg(not(unix))]
+fn restrict(_: &Path, _: u32) {}
+
+fn print_json<T: Serialize>(v: &T) -> Result<()> {
+    let mut out = std::io::stdout().lock();
+    serde_json::to_writer_pretty(&mut out, v)?;
+    writeln!(out)?;
+    Ok(())
+}
+
+/// Columns padded by display width, so Chinese text lines up.
+fn print_table(headers: &[&str], rows: &[Vec<String>]) {
+    let mut w: Vec<usize> = headers.iter().map(|h| h.width()).collect();
+    for r in rows {
+        for (i, c) in r.iter().enumerate() {
+            w[i] = w[i].max(c.width());
+        }
+    }
+    let line = |cells: Vec<&str>| {
+        let s: Vec<String> = cells
+            .iter()
+            .enumerate()
+            .map(|(i, c)| format!("{c}{}", " ".repeat(w[i] - c.width())))
+            .collect();
+        println!("{}", s.join("  ").trim_end());
+    };
+    line(headers.to_vec());
+    line(
+        w.iter()
+            .map(|n| "-".repeat(*n))
+            .collect::<Vec<_>>()
+            .iter()
+            .map(String::as_str)
+            .collect(),
+    );
+    for r in rows {
+        line(r.iter().map(String::as_str).collect());
+    }
+}
+
+fn read_password(file: Option<&Path>) -> Result<(String, bool)> {
+    match file {
+        Some(f) => {
+            let s = std::fs::read_to_string(f)
+                .with_context(|| format!("cannot read password file {}", f.display()))?;
+            Ok((s.trim_end_matches(['\r', '\n']).to_owned(), false))
+        }
+        None => Ok((auth::random_password(), true)),
+    }
+}
+
+async fn run(cli: Cli) -> Result<ExitCode> {
+    let fmt = cli.format;
+    match &cli.command {
+        Command::Openapi => {
+            let (_, doc) = crate::api::routes().split_for_parts();
+            print_json(&doc)?;
+        }
+        Command::Serve { listen, demo } => {
+            let store = open_store(&cli).await?;
+            bootstrap(store.as_ref(), &cli.data_dir, *demo).await?;
+            app::serve(AppState::new(store), *listen).await?;
+        }
+        Command::Catalog(cmd) => return catalog(&cli, cmd, fmt).await,
+        Command::User(cmd) => user(&cli, cmd, fmt).await?,
+        Command::Audit(cmd) => return audit(&cli, cmd, fmt).await,
+        Command::Calendar(CalendarCmd::AddWorkingDays { from, days }) => {
+            let cal =
+                calendar::parse(crate::CALENDAR).map_err(|e| anyhow!("bundled calendar: {e}"))?;
+            let w = cal.add_working_days(*from, *days);
+            if fmt == Format::Json {
+                print_json(
+                    &serde_json::json!({"from": from.to_string(), "days": days, "date": w.date.to_string(), "provisional": w.provisional}),
+                )?;
+            } else {
+                let note = if w.provisional {
+                    "（暂定：涉及尚未发布调休安排的年份）"
+                } else {
+                    ""
+                };
+                println!("{from} 后第 {days} 个工作日：{}{note}", w.date);
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn catalog(cli: &Cli, cmd: &CatalogCmd, fmt: Format) -> Result<ExitCode> {
+    match cmd {
+        CatalogCmd::Validate { file } => {
+            let src = std::fs::read_to_string(file)
+                .with_context(|| format!("cannot read {}", file.display()))?;
+            match govcloud_domain::catalog::parse(&src) {
+                Ok(c) => {
+                    if fmt == Format::Json {
+                        print_json(
+                            &serde_json::json!({"valid": true, "contract_id": c.id, "packages": c.packages.len(), "items": c.items().count()}),
+                        )?;
+                    } else {
+                        println!(
+                            "{}: 有效 / valid — {} 个包，{} 个服务项",
+                            file.display(),
+                            c.packages.len(),
+                            c.items().count()
+                        );
+                    }
+                    Ok(ExitCode::SUCCESS)
+                }
+                Err(e) => {
+                    if fmt == Format::Json {
+                        let issues: Vec<_> = e.issues.iter().map(|i| serde_json::json!({"line": i.line, "column": i.column, "message": i.message})).collect();
+                        print_json(&serde_json::json!({"valid": false, "issues": issues}))?;
+                    }
+                    eprintln!("{}", e.report(&file.display().to_string()));
+                    eprintln!(
+                        "错误 / error: {} 有 {} 处错误 / {} problem(s)",
+                        file.display(),
+                        e.issues.len(),
+                        e.issues.len()
+                    );
+                    Ok(ExitCode::FAILURE)
+                }
+            }
+        }
+        CatalogCmd::Load { file } => {
+            let src = std::fs::read_to_string(file)
+                .with_context(|| format!("cannot read {}", file.display()))?;
+            let store = open_store(cli).await?;
+            let who = actor();
+            let cx = Ctx {
+                store: store.as_ref(),
+                actor: &who,
+                now: Utc::now(),
+            };
+            match ops::load_catalog(cx, &src).await {
+                Ok((c, outcome)) => {
+                    if fmt == Format::Json {
+                        print_json(
+                            &serde_json::json!({"outcome": outcome_code(outcome), "contract_id": c.id, "packages": c.packages.len(), "items": c.items().count(), "fingerprint": ops::fingerprint(&src)}),
+                        )?;
+                    } else {
+                        let what = match outcome_code(outcome) {
+                            "created" => "已导入",
+                            "replaced" => "已更新",
+                            _ => "未变化（与已导入内容相同）",
+                        };
+                        println!(
+                            "{} {what}：{} 个包，{} 个服务项，{} 个业务系统",
+                            c.id,
+                            c.packages.len(),
+                            c.items().count(),
+                            c.systems.len()
+                        );
+                    }
+                    Ok(ExitCode::SUCCESS)
+                }
+                Err(ops::OpError::Catalog(e)) => {
+                    eprintln!("{}", e.report(&file.display().to_string()));
+                    eprintln!("错误 / error: nothing was loaded");
+                    Ok(ExitCode::FAILURE)
+                }
+                Err(e) => Err(e.into()),
+            }
+        }
+        CatalogCmd::Show { package } => {
+            let store = open_store(cli).await?;
+            let loaded = ops::current_contract(store.as_ref()).await?;
+            let (stored, contract) = match loaded {
+                Some((s, c)) => (Some(s), c),
+                None => {
+                    eprintln!(
+                        "提示 / note: no contract is loaded in this database yet; showing the bundled {BUNDLED_CONTRACT_NAME} (load it with: govcloud catalog load {BUNDLED_CONTRACT_NAME})"
+                    );
+                    (
+                        None,
+                        govcloud_domain::catalog::parse(BUNDLED_CONTRACT)
+                            .map_err(|e| anyhow!("bundled catalog: {e}"))?,
+                    )
+                }
+            };
+            let pkg = match package {
+                Some(n) => {
+                    let p =
+                        PackageNo::new(i64::from(*n)).filter(|p| contract.package(*p).is_some());
+                    Some(p.ok_or_else(|| {
+                        anyhow!("第{n}包不存在 / no package {n} in contract {}", contract.id)
+                    })?)
+                }
+                None => None,
+            };
+            let dto = catalog_dto(&contract, stored.as_ref(), pkg);
+            if fmt == Format::Json {
+                print_json(&dto)?;
+            } else {
+                for p in &dto.packages {
+                    let budget = p
+                        .budget_wan
+                        .as_deref()
+                        .map_or("未列预算".to_owned(), |b| format!("预算 {b} 万元"));
+                    println!(
+                        "\n第{}包 {}（{}，{} 项）",
+                        p.number,
+                        p.short_name,
+                        budget,
+                        p.items.len()
+                    );
+                    let rows: Vec<Vec<String>> = p
+                        .items
+                        .iter()
+                        .map(|i| {
+                            vec![
+                                i.id.clone(),
+                                i.category.clone(),
+                                i.item.chars().take(24).collect(),
+                                i.quantity.clone(),
+                                i.unit.clone(),
+                                i.months.to_string(),
+                                i.frequency.clone().unwrap_or_default(),
+                                i.billing.clone(),
+                                i.system.clone().unwrap_or_else(|| "-".into()),
+                            ]
+                        })
+                        .collect();
+                    print_table(
+                        &[
+                            "编号",
+                            "类别",
+                            "服务项",
+                            "数量",
+                            "单位",
+                            "月",
+                            "频次",
+                            "计价",
+                            "系统",
+                        ],
+                        &rows,
+                    );
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+async fn user(cli: &Cli, cmd: &UserCmd, fmt: Format) -> Result<()> {
+    let store = open_store(cli).await?;
+    let who = actor();
+    let cx = Ctx {
+        store: store.as_ref(),
+        actor: &who,
+        now: Utc::now(),
+    };
+    let find = |name: &str| {
+        let store = store.clone();
+        let name = name.to_owned();
+        async move {
+            let n = ops::parse_name(&name)?;
+            store
+                .user_with_secret(&n)
+                .await?
+                .map(|u| u.user)
+                .ok_or_else(|| anyhow!("用户 {name} 不存在 / no user {name}"))
+        }
+    };
+    match cmd {
+        UserCmd::Add {
+            name,
+            role,
+            password_file,
+            display_name,
+        } => {
+            let (password, generated) = read_password(password_file.as_deref())?;
+            let u = ops::create_user(cx, name, role, display_name.as_deref(), &password).await?;
+            if fmt == Format::Json {
+                let mut v = serde_json::json!({"name": u.name.to_string(), "role": u.role.code()});
+                if generated {
+                    v["password"] = password.into();
+                }
+                print_json(&v)?;
+            } else {
+                println!("已创建用户 {}（{}）", u.name, u.role.label_zh());
+                if generated {
+                    println!("一次性密码 / one-time password: {password}");
+                    println!("（仅显示这一次，请妥善转交 / shown once）");
+                }
+            }
+        }
+        UserCmd::List => {
+            let users = store.list_users().await?;
+            if fmt == Format::Json {
+                let v: Vec<_> = users
+                    .iter()
+                    .map(crate::api::session::UserDto::from)
+                    .collect();
+                print_json(&v)?;
+            } else {
+                let rows: Vec<Vec<String>> = users
+                    .iter()
+                    .map(|u| {
+                        vec![
+                            u.name.to_string(),
+                            u.display_name.clone(),
+                            format!("{} {}", u.role.code(), u.role.label_zh()),
+                            if u.disabled {
+                                "已停用".into()
+                            } else {
+                                "正常".into()
+                            },
+                        ]
+                    })
+                    .collect();
+                print_table(&["用户名", "显示名称", "角色", "状态"], &rows);
+            }
+        }
+        UserCmd::Token { name, label } => {
+            let u = find(name).await?;
+            let (token, info) = ops::issue_token(cx, &u, label).await?;
+            if fmt == Format::Json {
+                print_json(
+                    &serde_json::json!({"user": u.name.to_string(), "id": info.id, "label": info.label, "token": token}),
+                )?;
+            } else {
+                println!("{token}");
+                eprintln!(
+                    "已为 {} 签发 API 令牌（编号 {}）。令牌仅显示这一次 / the token is shown once.",
+                    u.name, info.id
+                );
+            }
+        }
+        UserCmd::SetRole { name, role } => {
+            let role: Role = ops::parse_role(role)?;
+            let u =
+                ops::change_user(cx, &ops::parse_name(name)?, vec![UserChange::Role(role)]).await?;
+            println!("{} 的角色已改为 {}", u.name, u.role.label_zh());
+        }
+        UserCmd::Disable { name } => {
+            let u = ops::change_user(
+                cx,
+                &ops::parse_name(name)?,
+                vec![UserChange::Disabled(true)],
+            )
+            .await?;
+            println!("已停用 {}", u.name);
+        }
+        UserCmd::Enable { name } => {
+            let u = ops::change_user(
+                cx,
+                &ops::parse_name(name)?,
+                vec![UserChange::Disabled(false)],
+            )
+            .await?;
+            println!("已启用 {}", u.name);
+        }
+        UserCmd::Password {
+            name,
+            password_file,
+        } => {
+            let (password, generated) = read_password(password_file.as_deref())?;
+            let u = ops::set_password(cx, &ops::parse_name(name)?, &password).await?;
+            println!("已重设 {} 的密码", u.name);
+            if generated {
+                println!("一次性密码 / one-time password: {password}");
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn audit(cli: &Cli, cmd: &AuditCmd, fmt: Format) -> Result<ExitCode> {
+    let store = open_store(cli).await?;
+    match cmd {
+        AuditCmd::Verify => match govcloud_store::verify_audit(store.as_ref()).await? {
+            Ok(n) => {
+                if fmt == Format::Json {
+                    print_json(&serde_json::json!({"ok": true, "checked": n}))?;
+                } else {
+                    println!("审计链完整 / audit chain intact: {n} entries verified (SM3)");
+                }
+                Ok(ExitCode::SUCCESS)
+            }
+            Err(b) => {
+                if fmt == Format::Json {
+                    print_json(
+                        &serde_json::json!({"ok": false, "broken_at": b.seq, "reason": b.reason}),
+                    )?;
+                }
+                eprintln!("审计链在第 {} 条记录处断裂 / {b}", b.seq);
+                Ok(ExitCode::FAILURE)
+            }
+        },
+        AuditCmd::List { limit } => {
+            if !(1..=10_000).contains(limit) {
+                bail!("--limit must be 1 to 10000");
+            }
+            let entries = store.audit_recent(*limit).await?;
+            if fmt == Format::Json {
+                let v: Vec<_> = entries
+                    .iter()
+                    .map(crate::api::audit::AuditEntryDto::from)
+                    .collect();
+                print_json(&v)?;
+            } else {
+                let rows: Vec<Vec<String>> = entries
+                    .iter()
+                    .map(|e| {
+                        vec![
+                            e.seq.to_string(),
+                            e.event
+                                .at
+                                .with_timezone(&chrono_tz::Asia::Shanghai)
+                                .format("%Y-%m-%d %H:%M:%S")
+                                .to_string(),
+                            e.event.actor.clone(),
+                            e.event.action.clone(),
+                            e.event.target.clone(),
+                            e.event.detail.clone(),
+                        ]
+                    })
+                    .collect();
+                print_table(
+                    &["序号", "时间(北京)", "操作人", "操作", "对象", "详情"],
+                    &rows,
+                );
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+/// First start: an admin (password from GOVCLOUD_ADMIN_PASSWORD, else generated and printed
+/// once). With `--demo`: the 2026 contract and one user per role.
+async fn bootstrap(store: &dyn Store, data_dir: &Path, demo: bool) -> Result<()> {
+    let now = Utc::now();
+    let cx = Ctx {
+        store,
+        actor: "system",
+        now,
+    };
+    let mut demo_lines = Vec::new();
+    if store.count_users().await? == 0 {
+        let (password, generated) = match std::env::var("GOVCLOUD_ADMIN_PASSWORD") {
+            Ok(p) if !p.is_empty() => (p, false),
+            _ => (auth::random_password(), true),
+        };
+        ops::create_user(cx, "admin", "admin", Some("系统管理员"), &password)
+            .await
+            .context("creating the first admin (GOVCLOUD_ADMIN_PASSWORD must have at least 12 characters)")?;
+        if generated {
+            eprintln!("首次启动：已创建管理员 admin，一次性密码 / first start: admin password: {password}");
+            eprintln!("（仅显示这一次；登录后请修改 / shown once, change it after logging in）");
+            if demo {
+                demo_lines.push(format!("admin\t{password}\t管理员"));
+            }
+        } else {
+            eprintln!("首次启动：已创建管理员 admin（密码取自 GOVCLOUD_ADMIN_PASSWORD）");
+        }
+    }
+    if demo {
+        let (_, outcome) = ops::load_catalog(
+            Ctx {
+                actor: "demo",
+                ..cx
+            },
+            BUNDLED_CONTRACT,
+        )
+        .await?;
+        eprintln!(
+            "演示模式 / demo: contract {BUNDLED_CONTRACT_NAME} {}",
+            outcome_code(outcome)
+        );
+        let demo_password = std::env::var("GOVCLOUD_DEMO_PASSWORD")
+            .ok()
+            .filter(|p| !p.is_empty());
+        for (name, role, display) in [
+            ("purchaser", "purchaser", "采购人（演示）"),
+            ("operator", "operator", "服务商运维（演示）"),
+            ("auditor", "auditor", "审计员（演示）"),
+        ] {
+            if store
+                .user_with_secret(&ops::parse_name(name)?)
+                .await?
+                .is_some()
+            {
+                continue;
+            }
+            let password = demo_password.clone().unwrap_or_else(auth::random_password);
+            ops::create_user(
+                Ctx {
+                    actor: "demo",
+                    ..cx
+                },
+                name,
+                role,
+                Some(display),
+                &password,
+            )
+            .await?;
+            if demo_password.is_none() {
+                demo_lines.push(format!("{name}\t{password}\t{display}"));
+            }
+        }
+        let file = data_dir.join("demo-credentials.txt");
+        if !demo_lines.is_empty() {
+            std::fs::create_dir_all(data_dir)?;
+            let mut f = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&file)?;
+            restrict(&file, 0o600);
+            for l in &demo_lines {
+                writeln!(f, "{l}")?;
+            }
+        }
+        if let Ok(text) = std::fs::read_to_string(&file) {
+            eprintln!("演示账号 / demo accounts (from {}):", file.display());
+            for l in text.lines() {
+                eprintln!("  {l}");
+            }
+        }
+    }
+    Ok(())
+}

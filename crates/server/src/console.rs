@@ -1,0 +1,539 @@
+//! The web console (管理控制台), server-rendered in Simplified Chinese with minijinja;
+//! htmx and the stylesheet are served from the binary, nothing from a CDN. Every page shows
+//! data that the API also serves (same DTOs), so every console view has an API call.
+
+use axum::extract::{Query, State};
+use axum::http::request::Parts;
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use axum::{Form, Router};
+use chrono::{DateTime, Utc};
+use chrono_tz::Asia::Shanghai;
+use govcloud_domain::catalog::{MilestoneDue, PackageNo};
+use govcloud_domain::money::{format_yuan, wan_to_yuan};
+use govcloud_domain::role::Role;
+use govcloud_store::User;
+use minijinja::{context, Environment};
+use serde::{Deserialize, Serialize};
+
+use crate::api::audit::AuditEntryDto;
+use crate::api::catalog::{package_detail, ItemDto};
+use crate::api::session::{clear_cookie_header, session_cookie_header};
+use crate::api::{authenticate, session_cookie};
+use crate::app::AppState;
+use crate::ops::{self, Ctx};
+
+const HTMX: &str = include_str!("../assets/htmx-2.0.11.min.js");
+const CSS: &str = include_str!("../assets/app.css");
+
+pub struct Templates {
+    env: Environment<'static>,
+}
+
+impl Default for Templates {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Templates {
+    pub fn new() -> Self {
+        let mut env = Environment::new();
+        for (name, src) in [
+            ("base.html", include_str!("../templates/base.html")),
+            ("login.html", include_str!("../templates/login.html")),
+            ("overview.html", include_str!("../templates/overview.html")),
+            ("package.html", include_str!("../templates/package.html")),
+            ("audit.html", include_str!("../templates/audit.html")),
+            ("message.html", include_str!("../templates/message.html")),
+        ] {
+            env.add_template(name, src)
+                .expect("templates are checked by tests");
+        }
+        Self { env }
+    }
+
+    fn render(&self, name: &str, ctx: minijinja::Value) -> Response {
+        match self.env.get_template(name).and_then(|t| t.render(ctx)) {
+            Ok(html) => Html(html).into_response(),
+            Err(e) => {
+                tracing::error!(error = %e, template = name, "template failed");
+                (
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    Html("<h1>页面渲染失败</h1>".to_owned()),
+                )
+                    .into_response()
+            }
+        }
+    }
+}
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/", get(overview))
+        .route("/login", get(login_page).post(login_submit))
+        .route("/logout", post(logout))
+        .route("/packages/{number}", get(package_page))
+        .route("/audit", get(audit_page))
+        .route(
+            "/assets/htmx.min.js",
+            get(|| async { asset(HTMX, "text/javascript; charset=utf-8") }),
+        )
+        .route(
+            "/assets/app.css",
+            get(|| async { asset(CSS, "text/css; charset=utf-8") }),
+        )
+}
+
+fn asset(body: &'static str, ty: &'static str) -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, ty),
+            (header::CACHE_CONTROL, "public, max-age=3600"),
+        ],
+        body,
+    )
+        .into_response()
+}
+
+pub fn not_found_page() -> Response {
+    (StatusCode::NOT_FOUND, Html(MESSAGE_404)).into_response()
+}
+
+const MESSAGE_404: &str = "<!doctype html><html lang=\"zh-CN\"><meta charset=\"utf-8\"><title>页面不存在</title>\
+<link rel=\"stylesheet\" href=\"/assets/app.css\"><main class=\"narrow\"><h1>页面不存在</h1><p><a href=\"/\">返回总览</a></p></main></html>";
+
+/// Times shown to people: Asia/Shanghai.
+fn local(t: DateTime<Utc>) -> String {
+    t.with_timezone(&Shanghai)
+        .format("%Y-%m-%d %H:%M:%S")
+        .to_string()
+}
+
+#[derive(Serialize)]
+struct Viewer {
+    name: String,
+    display_name: String,
+    role: String,
+    role_zh: String,
+    can_audit: bool,
+}
+
+impl From<&User> for Viewer {
+    fn from(u: &User) -> Self {
+        Self {
+            name: u.name.to_string(),
+            display_name: u.display_name.clone(),
+            role: u.role.code().to_owned(),
+            role_zh: u.role.label_zh().to_owned(),
+            can_audit: matches!(u.role, Role::Auditor | Role::Admin),
+        }
+    }
+}
+
+/// The signed-in console user, or a redirect to the login page.
+async fn viewer(state: &AppState, parts: &Parts) -> Result<User, Response> {
+    match authenticate(parts, state).await {
+        Ok(Some((u, Some(_)))) => Ok(u),
+        Ok(_) => {
+            let next = parts.uri.path_and_query().map_or("/", |p| p.as_str());
+            let q = serde_urlencoded::to_string([("next", next)]).unwrap_or_default();
+            Err(Redirect::to(&format!("/login?{q}")).into_response())
+        }
+        Err(e) => Err(e.into_response()),
+    }
+}
+
+#[derive(Deserialize)]
+struct LoginQuery {
+    next: Option<String>,
+}
+
+/// Only local paths may follow a login, never another site.
+fn safe_next(next: Option<&str>) -> &str {
+    match next {
+        Some(n) if n.starts_with('/') && !n.starts_with("//") && !n.contains('\\') => n,
+        _ => "/",
+    }
+}
+
+async fn login_page(State(state): State<AppState>, Query(q): Query<LoginQuery>) -> Response {
+    state.console.render(
+        "login.html",
+        context! { next => safe_next(q.next.as_deref()), error => None::<String>, username => "" },
+    )
+}
+
+#[derive(Deserialize)]
+struct LoginForm {
+    username: String,
+    password: String,
+    next: Option<String>,
+}
+
+async fn login_submit(
+    State(state): State<AppState>,
+    form: Result<Form<LoginForm>, axum::extract::rejection::FormRejection>,
+) -> Response {
+    let Ok(Form(f)) = form else {
+        return (
+            StatusCode::BAD_REQUEST,
+            state.console.render(
+                "login.html",
+                context! { next => "/", error => "请输入用户名和密码", username => "" },
+            ),
+        )
+            .into_response();
+    };
+    let cx = Ctx {
+        store: state.store.as_ref(),
+        actor: "anonymous",
+        now: state.now(),
+    };
+    match ops::login(cx, &f.username, &f.password).await {
+        Ok((_, token)) => {
+            let mut h = HeaderMap::new();
+            h.insert(header::SET_COOKIE, session_cookie_header(&token));
+            (h, Redirect::to(safe_next(f.next.as_deref()))).into_response()
+        }
+        Err(ops::OpError::BadCredentials) => (
+            StatusCode::UNAUTHORIZED,
+            state.console.render(
+                "login.html",
+                context! { next => safe_next(f.next.as_deref()), error => "用户名或密码错误", username => f.username },
+            ),
+        )
+            .into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "console login failed");
+            (StatusCode::INTERNAL_SERVER_ERROR, Html("<h1>登录暂时不可用</h1>")).into_response()
+        }
+    }
+}
+
+async fn logout(State(state): State<AppState>, parts: Parts) -> Response {
+    if let Some(token) = session_cookie(&parts) {
+        if let Ok(Some((u, _))) = authenticate(&parts, &state).await {
+            let cx = Ctx {
+                store: state.store.as_ref(),
+                actor: u.name.as_str(),
+                now: state.now(),
+            };
+            if let Err(e) = ops::logout(cx, &token).await {
+                tracing::error!(error = %e, "logout failed");
+            }
+        }
+    }
+    (
+        [(header::SET_COOKIE, clear_cookie_header())],
+        Redirect::to("/login"),
+    )
+        .into_response()
+}
+
+fn message(state: &AppState, user: &User, status: StatusCode, title: &str, text: &str) -> Response {
+    (
+        status,
+        state.console.render(
+            "message.html",
+            context! { viewer => Viewer::from(user), title, text },
+        ),
+    )
+        .into_response()
+}
+
+#[derive(Serialize)]
+struct PackageCard {
+    number: u8,
+    name: String,
+    short_name: String,
+    budget_wan: Option<String>,
+    budget_yuan: Option<String>,
+    systems: Vec<String>,
+    items: usize,
+    categories: usize,
+    migration_working_days: Option<u32>,
+    team_min: Option<u32>,
+    sla: Vec<String>,
+}
+
+#[derive(Serialize)]
+struct MilestoneRow {
+    package: u8,
+    short_name: String,
+    name: String,
+    percent: Option<String>,
+    condition: String,
+    due: String,
+    provisional: bool,
+}
+
+async fn overview(State(state): State<AppState>, parts: Parts) -> Response {
+    let user = match viewer(&state, &parts).await {
+        Ok(u) => u,
+        Err(r) => return r,
+    };
+    let loaded = match ops::current_contract(state.store.as_ref()).await {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::error!(error = %e, "overview: cannot read contract");
+            return message(
+                &state,
+                &user,
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "无法读取合同",
+                "读取合同目录时出错，详情见服务器日志。",
+            );
+        }
+    };
+    let Some((stored, c)) = loaded else {
+        return message(
+            &state,
+            &user,
+            StatusCode::OK,
+            "尚未导入合同",
+            "请由管理员执行 govcloud catalog load catalog/bjggzy-2026.toml，或以 --demo 启动。",
+        );
+    };
+    let system_name = |code: &str| {
+        c.systems
+            .iter()
+            .find(|s| s.code.as_str() == code)
+            .map_or(code.to_owned(), |s| s.name.clone())
+    };
+    let mut budget_total = rust_decimal::Decimal::ZERO;
+    let cards: Vec<PackageCard> = c
+        .packages
+        .iter()
+        .map(|p| {
+            if let Some(b) = p.budget_wan {
+                budget_total += b;
+            }
+            let mut cats: Vec<&str> = p.items.iter().map(|i| i.category.as_str()).collect();
+            cats.sort();
+            cats.dedup();
+            PackageCard {
+                number: p.number.get(),
+                name: p.name.clone(),
+                short_name: p.short_name.clone(),
+                budget_wan: p.budget_wan.map(|b| b.to_string()),
+                budget_yuan: p.budget_wan.map(|b| format_yuan(wan_to_yuan(b))),
+                systems: p.systems.iter().map(|s| system_name(s.as_str())).collect(),
+                items: p.items.len(),
+                categories: cats.len(),
+                migration_working_days: p.migration_working_days,
+                team_min: p.team.as_ref().map(|t| t.min_size),
+                sla: p
+                    .service_levels
+                    .iter()
+                    .map(|s| {
+                        format!(
+                            "{}{} ≤ {}",
+                            s.applies_to.label_zh(),
+                            s.clock.label_zh(),
+                            minutes_zh(s.minutes)
+                        )
+                    })
+                    .collect(),
+            }
+        })
+        .collect();
+    let mut milestones = Vec::new();
+    for p in &c.packages {
+        for m in &p.milestones {
+            let (due, provisional) = match m.latest_due(&state.calendar) {
+                MilestoneDue::By(d) => (format!("{d} 前"), false),
+                MilestoneDue::Latest(w) => (
+                    format!(
+                        "验收后 {} 个工作日内；按最迟 {} 验收计，最迟 {}",
+                        m.working_days_after_trigger.unwrap_or(0),
+                        m.acceptance_by.map(|d| d.to_string()).unwrap_or_default(),
+                        w.date
+                    ),
+                    w.provisional,
+                ),
+                MilestoneDue::Open => ("未约定日期".to_owned(), false),
+            };
+            milestones.push(MilestoneRow {
+                package: p.number.get(),
+                short_name: p.short_name.clone(),
+                name: m.name.clone(),
+                percent: m.percent.map(|x| format!("{x}%")),
+                condition: m.trigger.label_zh().to_owned(),
+                due,
+                provisional,
+            });
+        }
+    }
+    let total_items = c.items().count();
+    state.console.render(
+        "overview.html",
+        context! {
+            viewer => Viewer::from(&user),
+            contract => context! {
+                id => c.id.clone(), name => c.name.clone(), purchaser => c.purchaser.clone(),
+                term_text => c.term_text.clone(), term_months => c.term_months,
+                loaded_at => local(stored.loaded_at), loaded_by => stored.loaded_by.clone(),
+                fingerprint => stored.fingerprint.chars().take(16).collect::<String>(),
+            },
+            packages => cards,
+            milestones,
+            total_items,
+            budget_total_wan => budget_total.to_string(),
+            budget_total_yuan => format_yuan(wan_to_yuan(budget_total)),
+            systems => c.systems.iter().map(|s| context!{ code => s.code.to_string(), name => s.name.clone(), cloud => s.cloud.clone() }).collect::<Vec<_>>(),
+            calendar_note => calendar_note(&state),
+        },
+    )
+}
+
+fn calendar_note(state: &AppState) -> Vec<String> {
+    state
+        .calendar
+        .years()
+        .filter(|y| state.calendar.is_provisional(y.year))
+        .map(|y| {
+            format!(
+                "{} 年放假调休安排尚未录入（{}），涉及该年的工作日推算为暂定。",
+                y.year, y.source
+            )
+        })
+        .collect()
+}
+
+fn minutes_zh(m: u32) -> String {
+    if m % 60 == 0 {
+        format!("{} 小时", m / 60)
+    } else {
+        format!("{m} 分钟")
+    }
+}
+
+#[derive(Serialize)]
+struct ItemGroup {
+    title: String,
+    items: Vec<ItemDto>,
+}
+
+async fn package_page(
+    State(state): State<AppState>,
+    axum::extract::Path(number): axum::extract::Path<String>,
+    parts: Parts,
+) -> Response {
+    let user = match viewer(&state, &parts).await {
+        Ok(u) => u,
+        Err(r) => return r,
+    };
+    let Ok(Some((_, c))) = ops::current_contract(state.store.as_ref()).await else {
+        return message(
+            &state,
+            &user,
+            StatusCode::NOT_FOUND,
+            "尚未导入合同",
+            "请先导入合同目录。",
+        );
+    };
+    let Some(p) = number
+        .parse::<i64>()
+        .ok()
+        .and_then(PackageNo::new)
+        .and_then(|n| c.package(n))
+    else {
+        return message(
+            &state,
+            &user,
+            StatusCode::NOT_FOUND,
+            "包不存在",
+            &format!("合同中没有“{number}”这个包。"),
+        );
+    };
+    let detail = package_detail(p, &state.calendar);
+    // Group items by business system (package 2 has two lists and a certificate table).
+    let mut groups: Vec<ItemGroup> = Vec::new();
+    for it in &p.items {
+        let title = match &it.system {
+            Some(code) => c.system(code).map_or(code.to_string(), |s| match &s.cloud {
+                Some(cloud) => format!("{}（{}）", s.name, cloud),
+                None => s.name.clone(),
+            }),
+            None => "证书服务采购（两个系统合计）".to_owned(),
+        };
+        match groups.iter_mut().find(|g| g.title == title) {
+            Some(g) => g.items.push(ItemDto::from(it)),
+            None => groups.push(ItemGroup {
+                title,
+                items: vec![ItemDto::from(it)],
+            }),
+        }
+    }
+    let budget_yuan = p.budget_wan.map(|b| format_yuan(wan_to_yuan(b)));
+    let sla: Vec<_> = detail
+        .service_levels
+        .iter()
+        .map(|s| context! { what => format!("{}{}", s.applies_to_zh, s.clock_zh), limit => minutes_zh(s.minutes), text => s.text.clone() })
+        .collect();
+    state.console.render(
+        "package.html",
+        context! {
+            viewer => Viewer::from(&user),
+            p => detail,
+            groups,
+            budget_yuan,
+            sla,
+            numbers => c.packages.iter().map(|p| p.number.get()).collect::<Vec<_>>(),
+        },
+    )
+}
+
+async fn audit_page(State(state): State<AppState>, parts: Parts) -> Response {
+    let user = match viewer(&state, &parts).await {
+        Ok(u) => u,
+        Err(r) => return r,
+    };
+    if !matches!(user.role, Role::Auditor | Role::Admin) {
+        return message(
+            &state,
+            &user,
+            StatusCode::FORBIDDEN,
+            "无权访问",
+            "审计日志仅对审计员和管理员开放。",
+        );
+    }
+    let (entries, verdict) = match (
+        state.store.audit_recent(200).await,
+        govcloud_store::verify_audit(state.store.as_ref()).await,
+    ) {
+        (Ok(e), Ok(v)) => (e, v),
+        (Err(e), _) | (_, Err(e)) => {
+            tracing::error!(error = %e, "audit page");
+            return message(
+                &state,
+                &user,
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "无法读取审计日志",
+                "详情见服务器日志。",
+            );
+        }
+    };
+    let rows: Vec<_> = entries
+        .iter()
+        .map(|e| {
+            let dto = AuditEntryDto::from(e);
+            context! { seq => dto.seq, at => local(e.event.at), actor => dto.actor, action => dto.action, target => dto.target,
+                       detail => e.event.detail.clone(), hash => dto.hash.chars().take(12).collect::<String>() }
+        })
+        .collect();
+    let verdict = match verdict {
+        Ok(n) => {
+            context! { ok => true, text => format!("审计链完整：已校验 {n} 条记录，每条均以 SM3 与前一条链接。") }
+        }
+        Err(b) => {
+            context! { ok => false, text => format!("审计链在第 {} 条记录处断裂：{}", b.seq, b.reason) }
+        }
+    };
+    state.console.render(
+        "audit.html",
+        context! { viewer => Viewer::from(&user), rows, verdict },
+    )
+}

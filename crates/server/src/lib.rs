@@ -1,0 +1,21 @@
+//! govcloud's server, console and CLI: the only crate that knows HTTP, HTML and JSON.
+//!
+//! `ops` holds the operations shared by the API, the console and the CLI (so that each
+//! is written once and audited the same way); `api` and `console` are the two HTTP faces;
+//! `cli` is the command line.
+
+pub mod api;
+pub mod app;
+pub mod auth;
+pub mod cli;
+pub mod console;
+pub mod error;
+pub mod metrics;
+pub mod ops;
+
+/// The 2026 contract as shipped in `catalog/`, built into the binary so that `--demo` and
+/// `catalog show` work from anywhere.
+pub const BUNDLED_CONTRACT: &str = include_str!("../../../catalog/bjggzy-2026.toml");
+pub const BUNDLED_CONTRACT_NAME: &str = "catalog/bjggzy-2026.toml";
+/// The Chinese holiday calendar (see `catalog/calendar-cn.toml`).
+pub const CALENDAR: &str = include_str!("../../../catalog/calendar-cn.toml");
