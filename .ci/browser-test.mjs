@@ -1,0 +1,74 @@
+// Browser test: log into the console in headless Chromium (Debian's) and check that the
+// overview shows all five packages and a package page lists its items.
+// usage: node .ci/browser-test.mjs BASE_URL USER PASSWORD [SCREENSHOT_DIR]
+import { createRequire } from 'node:module';
+const require = createRequire(process.env.PLAYWRIGHT_CORE_DIR ? process.env.PLAYWRIGHT_CORE_DIR + '/' : import.meta.url);
+const { chromium } = require('playwright-core');
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+const [base, user, password, shots] = process.argv.slice(2);
+if (!base || !user || !password) {
+  console.error('usage: node browser-test.mjs BASE_URL USER PASSWORD [SCREENSHOT_DIR]');
+  process.exit(2);
+}
+const fail = (msg) => { console.error(`browser test FAILED: ${msg}`); process.exitCode = 1; };
+
+const browser = await chromium.launchPersistentContext(mkdtempSync(join(tmpdir(), 'gc-chromium-')), {
+  executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
+  headless: true,
+  viewport: { width: 1366, height: 768 },
+  args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
+         '--disable-component-update', '--disable-sync'],
+});
+let passed = 0, failed = 0;
+const check = (ok, what) => { if (ok) { passed++; console.log(`ok - ${what}`); } else { failed++; fail(what); } };
+try {
+  const page = await browser.newPage();
+  const errors = [];
+  page.on('pageerror', (e) => errors.push(String(e)));
+  // HTTP errors on purpose (the refused login's 401) show as console messages; only script errors count.
+
+  await page.goto(`${base}/`);
+  check(page.url().includes('/login'), 'an anonymous visit is sent to the login page');
+
+  await page.fill('#username', user);
+  await page.fill('#password', 'wrong password, surely');
+  await page.click('#login');
+  check((await page.textContent('.error'))?.includes('用户名或密码错误'), 'a wrong password is refused in Chinese');
+
+  await page.fill('#username', user);
+  await page.fill('#password', password);
+  await Promise.all([page.waitForURL(`${base}/`), page.click('#login')]);
+  const cards = await page.locator('#packages [data-package]').count();
+  check(cards === 5, `the overview shows five package cards (saw ${cards})`);
+  const count = (await page.textContent('#package-count'))?.trim();
+  check(count === '5', `the overview counts five packages (saw ${count})`);
+  for (const n of [1, 2, 3, 4, 5]) {
+    check(await page.locator(`[data-package="${n}"]`).isVisible(), `package ${n} is visible`);
+  }
+  const body = await page.textContent('body');
+  check(body.includes('86.498 万元') && body.includes('¥864,980.00'), 'package 2 budget shown in 万元 and 元 with two decimals');
+  check(body.includes('暂定'), 'a due date through the unpublished 2027 calendar is marked provisional');
+  if (shots) await page.screenshot({ path: `${shots}/overview.png`, fullPage: true });
+
+  await page.click('[data-package="2"]');
+  await page.waitForURL(`${base}/packages/2`);
+  const rows = await page.locator('table.items tbody tr').count();
+  check(rows === 35, `package 2 lists 35 line items (saw ${rows})`);
+  if (shots) await page.screenshot({ path: `${shots}/package-2.png`, fullPage: false });
+
+  await page.goto(`${base}/packages/5`);
+  check((await page.textContent('#item-p5-ai-fp16'))?.includes('9.6'), 'package 5 rents 9.6 TFLOP');
+  if (shots) await page.screenshot({ path: `${shots}/package-5.png`, fullPage: false });
+
+  check(errors.length === 0, `no script errors on the pages (${errors.join('; ')})`);
+} catch (e) {
+  failed++;
+  fail(String(e));
+} finally {
+  await browser.close();
+}
+console.log(`browser: ${passed} passed, ${failed} failed`);
+process.exit(failed === 0 ? 0 : 1);
