@@ -23,7 +23,7 @@ pub struct PackageNo(u8);
 
 impl PackageNo {
     pub fn new(n: i64) -> Option<Self> {
-        (1..=99).contains(&n).then(|| Self(n as u8))
+        (1..=99).contains(&n).then_some(Self(n as u8))
     }
     pub fn get(self) -> u8 {
         self.0

@@ -403,7 +403,7 @@ fn calendar_note(state: &AppState) -> Vec<String> {
 }
 
 fn minutes_zh(m: u32) -> String {
-    if m % 60 == 0 {
+    if m.is_multiple_of(60) {
         format!("{} 小时", m / 60)
     } else {
         format!("{m} 分钟")
