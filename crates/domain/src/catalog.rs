@@ -350,6 +350,19 @@ pub struct LineItem {
     pub system: Option<SystemCode>,
 }
 
+impl Package {
+    /// The day by which migration must be complete when the contract is signed on
+    /// `signed_on` (package 1: 合同签订后10个工作日内; packages 3 and 5: 五个工作日内).
+    pub fn migration_deadline(
+        &self,
+        calendar: &Calendar,
+        signed_on: NaiveDate,
+    ) -> Option<WorkingDay> {
+        self.migration_working_days
+            .map(|n| calendar.add_working_days(signed_on, n))
+    }
+}
+
 impl Contract {
     pub fn package(&self, n: PackageNo) -> Option<&Package> {
         self.packages.iter().find(|p| p.number == n)
@@ -1207,6 +1220,29 @@ system = "jypt"
                 );
             }
         }
+    }
+
+    #[test]
+    fn migration_deadlines_count_working_days() {
+        let c = parse(include_str!("../../../catalog/bjggzy-2026.toml")).unwrap();
+        let cal =
+            crate::calendar::parse(include_str!("../../../catalog/calendar-cn.toml")).unwrap();
+        let signed: NaiveDate = "2026-09-28".parse().unwrap();
+        let deadline = |n: i64| {
+            c.package(PackageNo::new(n).unwrap())
+                .unwrap()
+                .migration_deadline(&cal, signed)
+                .map(|w| w.date.to_string())
+        };
+        // 国庆 10月1日至7日 off; 10月10日 (Saturday) is a make-up workday.
+        assert_eq!(
+            deadline(1).as_deref(),
+            Some("2026-10-16"),
+            "10 working days"
+        );
+        assert_eq!(deadline(3).as_deref(), Some("2026-10-10"), "5 working days");
+        assert_eq!(deadline(5).as_deref(), Some("2026-10-10"));
+        assert_eq!(deadline(4), None, "package 4 sets no migration deadline");
     }
 
     #[test]

@@ -448,7 +448,7 @@ async fn package_page(
             &format!("合同中没有“{number}”这个包。"),
         );
     };
-    let detail = package_detail(p, &state.calendar);
+    let detail = package_detail(p, &state.calendar, None);
     // Group items by business system (package 2 has two lists and a certificate table).
     let mut groups: Vec<ItemGroup> = Vec::new();
     for it in &p.items {

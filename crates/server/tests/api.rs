@@ -591,6 +591,30 @@ async fn catalog_over_http() {
         (Some("16.67"), Some("2027-01-22"), Some(true))
     );
     assert_eq!(p1["migration_working_days"], 10);
+    assert_eq!(p1["migration_deadline"], Value::Null);
+    let p1: Value = app
+        .as_role(
+            Method::GET,
+            "/api/v1/catalog/packages/1?signed_on=2026-09-28",
+            "operator",
+        )
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(p1["migration_deadline"]["date"], "2026-10-16");
+    let r = app
+        .as_role(
+            Method::GET,
+            "/api/v1/catalog/packages/1?signed_on=someday",
+            "operator",
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
     let r = app
         .as_role(Method::GET, "/api/v1/catalog/packages/9", "operator")
         .send()

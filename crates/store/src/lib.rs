@@ -30,9 +30,9 @@ pub enum StoreError {
     Conflict(String),
     #[error("stored data is inconsistent: {0}")]
     Corrupt(String),
-    #[error("database error: {0}")]
+    #[error(transparent)]
     Database(#[from] sqlx::Error),
-    #[error("migration failed: {0}")]
+    #[error(transparent)]
     Migrate(#[from] sqlx::migrate::MigrateError),
 }
 

@@ -4,13 +4,14 @@
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::Json;
+use chrono::NaiveDate;
 use govcloud_domain::calendar::Calendar;
 use govcloud_domain::catalog::{Contract, LineItem, MilestoneDue, Package, PackageNo};
 use govcloud_store::{LoadOutcome, StoredContract};
-use serde::Serialize;
-use utoipa::ToSchema;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
 
-use super::{utc, AdminOnly, AnyRole, ApiPath, Auth};
+use super::{utc, AdminOnly, AnyRole, ApiPath, ApiQuery, Auth};
 use crate::app::AppState;
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::ops::{self, Ctx};
@@ -150,6 +151,8 @@ pub struct PackageDetailDto {
     pub notes: Vec<String>,
     /// Working days after signing by which migration must be complete.
     pub migration_working_days: Option<u32>,
+    /// The migration deadline for the `signed_on` date asked, where the package sets one.
+    pub migration_deadline: Option<DeadlineDto>,
     pub milestones: Vec<MilestoneDto>,
     pub service_levels: Vec<ServiceLevelDto>,
     pub team: Option<TeamDto>,
@@ -173,6 +176,13 @@ pub struct MilestoneDto {
     /// True when the date runs through a year whose holiday notice is not yet in the data.
     pub latest_due_provisional: bool,
     pub text: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct DeadlineDto {
+    pub date: String,
+    /// True when the count runs through a year whose holiday notice is not yet in the data.
+    pub provisional: bool,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -205,11 +215,21 @@ pub struct TeamRoleDto {
     pub text: String,
 }
 
-pub fn package_detail(p: &Package, cal: &Calendar) -> PackageDetailDto {
+pub fn package_detail(
+    p: &Package,
+    cal: &Calendar,
+    signed_on: Option<NaiveDate>,
+) -> PackageDetailDto {
     PackageDetailDto {
         package: PackageDto::from(p),
         notes: p.notes.clone(),
         migration_working_days: p.migration_working_days,
+        migration_deadline: signed_on
+            .and_then(|d| p.migration_deadline(cal, d))
+            .map(|w| DeadlineDto {
+                date: w.date.to_string(),
+                provisional: w.provisional,
+            }),
         milestones: p
             .milestones
             .iter()
@@ -285,15 +305,35 @@ pub async fn show_catalog(
     Ok(Json(catalog_dto(&c, Some(&stored), None)))
 }
 
+#[derive(Deserialize, IntoParams)]
+pub struct PackageQuery {
+    /// Contract signing date (YYYY-MM-DD): when given, the migration deadline is computed.
+    pub signed_on: Option<String>,
+}
+
 /// One package with its payment milestones, service levels and team requirements.
 #[utoipa::path(get, path = "/catalog/packages/{number}", tag = "catalog",
-    params(("number" = u8, Path, description = "package number 包号")),
+    params(("number" = u8, Path, description = "package number 包号"), PackageQuery),
     responses((status = 200, body = PackageDetailDto), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn show_package(
     State(state): State<AppState>,
     _caller: Auth<AnyRole>,
     ApiPath(number): ApiPath<i64>,
+    ApiQuery(q): ApiQuery<PackageQuery>,
 ) -> ApiResult<Json<PackageDetailDto>> {
+    let signed_on = q
+        .signed_on
+        .as_deref()
+        .map(|s| {
+            s.parse::<NaiveDate>().map_err(|_| {
+                ApiError::bad_request(
+                    "invalid_date",
+                    "日期格式应为 YYYY-MM-DD",
+                    format!("signed_on {s:?} is not a date like 2026-06-01"),
+                )
+            })
+        })
+        .transpose()?;
     let (_, c) = ops::current_contract(state.store.as_ref())
         .await?
         .ok_or_else(no_contract)?;
@@ -302,7 +342,7 @@ pub async fn show_package(
         .ok_or_else(|| {
             ApiError::not_found(&format!("第{number}包"), &format!("package {number}"))
         })?;
-    Ok(Json(package_detail(p, &state.calendar)))
+    Ok(Json(package_detail(p, &state.calendar, signed_on)))
 }
 
 #[derive(Serialize, ToSchema)]
