@@ -43,6 +43,15 @@ impl AppState {
     pub fn now(&self) -> DateTime<Utc> {
         Utc::now()
     }
+
+    /// The context for an operation by `actor`, now.
+    pub fn ctx<'a>(&'a self, actor: &'a str) -> crate::ops::Ctx<'a> {
+        crate::ops::Ctx {
+            store: self.store.as_ref(),
+            actor,
+            now: self.now(),
+        }
+    }
 }
 
 pub fn router(state: AppState) -> Router {

@@ -618,11 +618,7 @@ async fn audit(cli: &Cli, cmd: &AuditCmd, fmt: Format) -> Result<ExitCode> {
                     .map(|e| {
                         vec![
                             e.seq.to_string(),
-                            e.event
-                                .at
-                                .with_timezone(&chrono_tz::Asia::Shanghai)
-                                .format("%Y-%m-%d %H:%M:%S")
-                                .to_string(),
+                            crate::shanghai_time(e.event.at),
                             e.event.actor.clone(),
                             e.event.action.clone(),
                             e.event.target.clone(),

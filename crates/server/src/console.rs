@@ -8,8 +8,6 @@ use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::{Form, Router};
-use chrono::{DateTime, Utc};
-use chrono_tz::Asia::Shanghai;
 use govcloud_domain::catalog::{MilestoneDue, PackageNo};
 use govcloud_domain::money::{format_yuan, wan_to_yuan};
 use govcloud_domain::role::Role;
@@ -19,10 +17,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::api::audit::AuditEntryDto;
 use crate::api::catalog::{package_detail, ItemDto};
-use crate::api::session::{clear_cookie_header, session_cookie_header};
+use crate::api::session::{clear_cookie_header, session_cookie_header, UserDto};
 use crate::api::{authenticate, session_cookie};
 use crate::app::AppState;
-use crate::ops::{self, Ctx};
+use crate::ops;
 
 const HTMX: &str = include_str!("../assets/htmx-2.0.11.min.js");
 const CSS: &str = include_str!("../assets/app.css");
@@ -104,29 +102,17 @@ pub fn not_found_page() -> Response {
 const MESSAGE_404: &str = "<!doctype html><html lang=\"zh-CN\"><meta charset=\"utf-8\"><title>页面不存在</title>\
 <link rel=\"stylesheet\" href=\"/assets/app.css\"><main class=\"narrow\"><h1>页面不存在</h1><p><a href=\"/\">返回总览</a></p></main></html>";
 
-/// Times shown to people: Asia/Shanghai.
-fn local(t: DateTime<Utc>) -> String {
-    t.with_timezone(&Shanghai)
-        .format("%Y-%m-%d %H:%M:%S")
-        .to_string()
-}
-
 #[derive(Serialize)]
 struct Viewer {
-    name: String,
-    display_name: String,
-    role: String,
-    role_zh: String,
+    #[serde(flatten)]
+    user: UserDto,
     can_audit: bool,
 }
 
 impl From<&User> for Viewer {
     fn from(u: &User) -> Self {
         Self {
-            name: u.name.to_string(),
-            display_name: u.display_name.clone(),
-            role: u.role.code().to_owned(),
-            role_zh: u.role.label_zh().to_owned(),
+            user: UserDto::from(u),
             can_audit: matches!(u.role, Role::Auditor | Role::Admin),
         }
     }
@@ -186,11 +172,7 @@ async fn login_submit(
         )
             .into_response();
     };
-    let cx = Ctx {
-        store: state.store.as_ref(),
-        actor: "anonymous",
-        now: state.now(),
-    };
+    let cx = state.ctx("anonymous");
     match ops::login(cx, &f.username, &f.password).await {
         Ok((_, token)) => {
             let mut h = HeaderMap::new();
@@ -215,11 +197,7 @@ async fn login_submit(
 async fn logout(State(state): State<AppState>, parts: Parts) -> Response {
     if let Some(token) = session_cookie(&parts) {
         if let Ok(Some((u, _))) = authenticate(&parts, &state).await {
-            let cx = Ctx {
-                store: state.store.as_ref(),
-                actor: u.name.as_str(),
-                now: state.now(),
-            };
+            let cx = state.ctx(u.name.as_str());
             if let Err(e) = ops::logout(cx, &token).await {
                 tracing::error!(error = %e, "logout failed");
             }
@@ -374,7 +352,7 @@ async fn overview(State(state): State<AppState>, parts: Parts) -> Response {
             contract => context! {
                 id => c.id.clone(), name => c.name.clone(), purchaser => c.purchaser.clone(),
                 term_text => c.term_text.clone(), term_months => c.term_months,
-                loaded_at => local(stored.loaded_at), loaded_by => stored.loaded_by.clone(),
+                loaded_at => crate::shanghai_time(stored.loaded_at), loaded_by => stored.loaded_by.clone(),
                 fingerprint => stored.fingerprint.chars().take(16).collect::<String>(),
             },
             packages => cards,
@@ -520,7 +498,7 @@ async fn audit_page(State(state): State<AppState>, parts: Parts) -> Response {
         .iter()
         .map(|e| {
             let dto = AuditEntryDto::from(e);
-            context! { seq => dto.seq, at => local(e.event.at), actor => dto.actor, action => dto.action, target => dto.target,
+            context! { seq => dto.seq, at => crate::shanghai_time(e.event.at), actor => dto.actor, action => dto.action, target => dto.target,
                        detail => e.event.detail.clone(), hash => dto.hash.chars().take(12).collect::<String>() }
         })
         .collect();

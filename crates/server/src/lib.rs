@@ -19,3 +19,10 @@ pub const BUNDLED_CONTRACT: &str = include_str!("../../../catalog/bjggzy-2026.to
 pub const BUNDLED_CONTRACT_NAME: &str = "catalog/bjggzy-2026.toml";
 /// The Chinese holiday calendar (see `catalog/calendar-cn.toml`).
 pub const CALENDAR: &str = include_str!("../../../catalog/calendar-cn.toml");
+
+/// A time as shown to people: Asia/Shanghai, to the second.
+pub fn shanghai_time(t: chrono::DateTime<chrono::Utc>) -> String {
+    t.with_timezone(&chrono_tz::Asia::Shanghai)
+        .format("%Y-%m-%d %H:%M:%S")
+        .to_string()
+}

@@ -2,7 +2,6 @@
 
 use axum::extract::State;
 use axum::Json;
-use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
@@ -36,13 +35,7 @@ pub async fn working_days(
     _caller: Auth<AnyRole>,
     ApiQuery(q): ApiQuery<WorkingDaysQuery>,
 ) -> ApiResult<Json<WorkingDaysDto>> {
-    let from: NaiveDate = q.from.parse().map_err(|_| {
-        ApiError::bad_request(
-            "invalid_date",
-            "日期格式应为 YYYY-MM-DD",
-            format!("from {:?} is not a date like 2026-12-31", q.from),
-        )
-    })?;
+    let from = super::parse_date("from", &q.from)?;
     if q.days > 366 {
         return Err(ApiError::bad_request(
             "invalid_days",

@@ -14,7 +14,7 @@ use utoipa::{IntoParams, ToSchema};
 use super::{utc, AdminOnly, AnyRole, ApiPath, ApiQuery, Auth};
 use crate::app::AppState;
 use crate::error::{ApiError, ApiResult, ErrorBody};
-use crate::ops::{self, Ctx};
+use crate::ops;
 
 #[derive(Serialize, ToSchema)]
 pub struct CatalogDto {
@@ -324,15 +324,7 @@ pub async fn show_package(
     let signed_on = q
         .signed_on
         .as_deref()
-        .map(|s| {
-            s.parse::<NaiveDate>().map_err(|_| {
-                ApiError::bad_request(
-                    "invalid_date",
-                    "日期格式应为 YYYY-MM-DD",
-                    format!("signed_on {s:?} is not a date like 2026-06-01"),
-                )
-            })
-        })
+        .map(|s| super::parse_date("signed_on", s))
         .transpose()?;
     let (_, c) = ops::current_contract(state.store.as_ref())
         .await?
@@ -418,11 +410,7 @@ pub async fn load_catalog(
     body: Bytes,
 ) -> ApiResult<Json<LoadDto>> {
     let source = body_text(&body)?;
-    let cx = Ctx {
-        store: state.store.as_ref(),
-        actor: caller.user.name.as_str(),
-        now: state.now(),
-    };
+    let cx = state.ctx(caller.user.name.as_str());
     let (c, outcome) = ops::load_catalog(cx, source).await?;
     Ok(Json(LoadDto {
         outcome: outcome_code(outcome).to_owned(),

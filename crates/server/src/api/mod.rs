@@ -277,6 +277,17 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for ApiQuery<T> {
     }
 }
 
+/// A `YYYY-MM-DD` date from a query parameter, or a 400 naming the parameter.
+pub fn parse_date(field: &str, s: &str) -> Result<chrono::NaiveDate, ApiError> {
+    s.parse().map_err(|_| {
+        ApiError::bad_request(
+            "invalid_date",
+            format!("{field} 的日期格式应为 YYYY-MM-DD"),
+            format!("{field} {s:?} is not a date like 2026-12-31"),
+        )
+    })
+}
+
 /// Times on the wire are RFC 3339 in UTC; people see Asia/Shanghai in the console.
 pub fn utc(t: chrono::DateTime<chrono::Utc>) -> String {
     t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)

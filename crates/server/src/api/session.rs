@@ -11,7 +11,7 @@ use super::{utc, AnyRole, ApiJson, Auth};
 use crate::app::AppState;
 use crate::auth::{SESSION_COOKIE, SESSION_HOURS};
 use crate::error::{ApiError, ApiResult, ErrorBody};
-use crate::ops::{self, Ctx};
+use crate::ops;
 use govcloud_store::User;
 
 #[derive(Deserialize, ToSchema)]
@@ -71,11 +71,7 @@ pub async fn login(
     State(state): State<AppState>,
     ApiJson(req): ApiJson<LoginRequest>,
 ) -> ApiResult<Response> {
-    let cx = Ctx {
-        store: state.store.as_ref(),
-        actor: "anonymous",
-        now: state.now(),
-    };
+    let cx = state.ctx("anonymous");
     let (user, token) = ops::login(cx, &req.username, &req.password).await?;
     let mut headers = HeaderMap::new();
     headers.insert(header::SET_COOKIE, session_cookie_header(&token));
@@ -90,11 +86,7 @@ pub async fn login(
     ))]
 pub async fn logout(State(state): State<AppState>, caller: Auth<AnyRole>) -> ApiResult<Response> {
     if let Some(token) = &caller.session {
-        let cx = Ctx {
-            store: state.store.as_ref(),
-            actor: caller.user.name.as_str(),
-            now: state.now(),
-        };
+        let cx = state.ctx(caller.user.name.as_str());
         ops::logout(cx, token).await?;
     }
     Ok((
@@ -144,11 +136,7 @@ pub async fn change_own_password(
             "current password is wrong",
         ));
     }
-    let cx = Ctx {
-        store: state.store.as_ref(),
-        actor: caller.user.name.as_str(),
-        now: state.now(),
-    };
+    let cx = state.ctx(caller.user.name.as_str());
     ops::set_password(cx, &caller.user.name, &req.new_password).await?;
     Ok(StatusCode::NO_CONTENT)
 }

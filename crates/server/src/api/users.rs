@@ -11,7 +11,7 @@ use super::session::UserDto;
 use super::{utc, AdminOnly, AnyRole, ApiJson, ApiPath, Auth};
 use crate::app::AppState;
 use crate::error::{ApiError, ApiResult, ErrorBody};
-use crate::ops::{self, Ctx};
+use crate::ops;
 
 /// List all users.
 #[utoipa::path(get, path = "/users", tag = "users",
@@ -50,11 +50,7 @@ pub async fn create_user(
     caller: Auth<AdminOnly>,
     ApiJson(req): ApiJson<CreateUserRequest>,
 ) -> ApiResult<(StatusCode, Json<UserDto>)> {
-    let cx = Ctx {
-        store: state.store.as_ref(),
-        actor: caller.user.name.as_str(),
-        now: state.now(),
-    };
+    let cx = state.ctx(caller.user.name.as_str());
     let u = ops::create_user(
         cx,
         &req.name,
@@ -118,11 +114,7 @@ pub async fn update_user(
     if let Some(d) = req.disabled {
         changes.push(UserChange::Disabled(d));
     }
-    let cx = Ctx {
-        store: state.store.as_ref(),
-        actor: caller.user.name.as_str(),
-        now: state.now(),
-    };
+    let cx = state.ctx(caller.user.name.as_str());
     let u = ops::change_user(cx, &name, changes).await?;
     Ok(Json(UserDto::from(&u)))
 }
@@ -213,11 +205,7 @@ pub async fn create_token(
     ApiJson(req): ApiJson<CreateTokenRequest>,
 ) -> ApiResult<(StatusCode, Json<NewTokenDto>)> {
     let owner = token_owner(&state, &caller, &name).await?;
-    let cx = Ctx {
-        store: state.store.as_ref(),
-        actor: caller.user.name.as_str(),
-        now: state.now(),
-    };
+    let cx = state.ctx(caller.user.name.as_str());
     let (token, info) = ops::issue_token(cx, &owner, &req.label).await?;
     Ok((
         StatusCode::CREATED,
