@@ -25,6 +25,7 @@ pub struct AppState {
     pub calendar: Arc<Calendar>,
     pub metrics: Arc<Metrics>,
     pub console: Arc<console::Templates>,
+    pub contracts: Arc<crate::ops::ContractCache>,
 }
 
 impl AppState {
@@ -36,12 +37,26 @@ impl AppState {
             store,
             calendar: Arc::new(calendar),
             console: Arc::new(console::Templates::new()),
+            contracts: Arc::default(),
         }
     }
 
     /// The clock, read here and nowhere in the rules.
     pub fn now(&self) -> DateTime<Utc> {
         Utc::now()
+    }
+
+    /// The current contract, parsed once per version.
+    pub async fn contract(
+        &self,
+    ) -> Result<
+        Option<(
+            govcloud_store::StoredContract,
+            Arc<govcloud_domain::catalog::Contract>,
+        )>,
+        crate::ops::OpError,
+    > {
+        crate::ops::current_contract(self.store.as_ref(), Some(&self.contracts)).await
     }
 
     /// The context for an operation by `actor`, now.

@@ -377,7 +377,7 @@ async fn catalog(cli: &Cli, cmd: &CatalogCmd, fmt: Format) -> Result<ExitCode> {
         }
         CatalogCmd::Show { package } => {
             let store = open_store(cli).await?;
-            let loaded = ops::current_contract(store.as_ref()).await?;
+            let loaded = ops::current_contract(store.as_ref(), None).await?;
             let (stored, contract) = match loaded {
                 Some((s, c)) => (Some(s), c),
                 None => {
@@ -386,8 +386,10 @@ async fn catalog(cli: &Cli, cmd: &CatalogCmd, fmt: Format) -> Result<ExitCode> {
                     );
                     (
                         None,
-                        govcloud_domain::catalog::parse(BUNDLED_CONTRACT)
-                            .map_err(|e| anyhow!("bundled catalog: {e}"))?,
+                        Arc::new(
+                            govcloud_domain::catalog::parse(BUNDLED_CONTRACT)
+                                .map_err(|e| anyhow!("bundled catalog: {e}"))?,
+                        ),
                     )
                 }
             };

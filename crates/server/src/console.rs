@@ -252,7 +252,7 @@ async fn overview(State(state): State<AppState>, parts: Parts) -> Response {
         Ok(u) => u,
         Err(r) => return r,
     };
-    let loaded = match ops::current_contract(state.store.as_ref()).await {
+    let loaded = match state.contract().await {
         Ok(c) => c,
         Err(e) => {
             tracing::error!(error = %e, "overview: cannot read contract");
@@ -403,7 +403,7 @@ async fn package_page(
         Ok(u) => u,
         Err(r) => return r,
     };
-    let Ok(Some((_, c))) = ops::current_contract(state.store.as_ref()).await else {
+    let Ok(Some((_, c))) = state.contract().await else {
         return message(
             &state,
             &user,

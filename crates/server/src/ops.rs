@@ -2,6 +2,8 @@
 //! the change through the store with its audit entry, and returns domain values; callers
 //! only translate to and from their own wire formats.
 
+use std::sync::Arc;
+
 use axum::http::StatusCode;
 use chrono::{DateTime, Duration, Utc};
 use govcloud_domain::audit::AuditEvent;
@@ -107,24 +109,38 @@ pub async fn load_catalog(cx: Ctx<'_>, source: &str) -> Result<(Contract, LoadOu
     Ok((contract, outcome))
 }
 
-/// The contract in the store, parsed.
+/// Parsed contracts by fingerprint: parsing the 2026 catalog takes about a millisecond
+/// (docs/PERFORMANCE.md), too much to repeat on every request.
+#[derive(Default)]
+pub struct ContractCache(std::sync::RwLock<Option<(String, Arc<Contract>)>>);
+
+/// The contract in the store, parsed (once per fingerprint when a cache is given).
 pub async fn current_contract(
     store: &dyn Store,
-) -> Result<Option<(StoredContract, Contract)>, OpError> {
-    match store.current_contract().await? {
-        None => Ok(None),
-        Some(sc) => {
-            // The store only ever holds validated sources; failing here means the data or
-            // the validation rules changed underneath it.
-            let c = catalog::parse(&sc.source).map_err(|e| {
-                StoreError::Corrupt(format!(
-                    "stored contract {} no longer validates: {e}",
-                    sc.id
-                ))
-            })?;
-            Ok(Some((sc, c)))
+    cache: Option<&ContractCache>,
+) -> Result<Option<(StoredContract, Arc<Contract>)>, OpError> {
+    let Some(sc) = store.current_contract().await? else {
+        return Ok(None);
+    };
+    if let Some(cache) = cache {
+        let hit = cache.0.read().unwrap_or_else(|e| e.into_inner());
+        if let Some((_, c)) = hit.as_ref().filter(|(fp, _)| *fp == sc.fingerprint) {
+            return Ok(Some((sc, c.clone())));
         }
     }
+    // The store only ever holds validated sources; failing here means the data or the
+    // validation rules changed underneath it.
+    let c = Arc::new(catalog::parse(&sc.source).map_err(|e| {
+        StoreError::Corrupt(format!(
+            "stored contract {} no longer validates: {e}",
+            sc.id
+        ))
+    })?);
+    if let Some(cache) = cache {
+        *cache.0.write().unwrap_or_else(|e| e.into_inner()) =
+            Some((sc.fingerprint.clone(), c.clone()));
+    }
+    Ok(Some((sc, c)))
 }
 
 pub fn parse_name(name: &str) -> Result<UserName, OpError> {

@@ -299,9 +299,7 @@ pub async fn show_catalog(
     State(state): State<AppState>,
     _caller: Auth<AnyRole>,
 ) -> ApiResult<Json<CatalogDto>> {
-    let (stored, c) = ops::current_contract(state.store.as_ref())
-        .await?
-        .ok_or_else(no_contract)?;
+    let (stored, c) = state.contract().await?.ok_or_else(no_contract)?;
     Ok(Json(catalog_dto(&c, Some(&stored), None)))
 }
 
@@ -326,9 +324,7 @@ pub async fn show_package(
         .as_deref()
         .map(|s| super::parse_date("signed_on", s))
         .transpose()?;
-    let (_, c) = ops::current_contract(state.store.as_ref())
-        .await?
-        .ok_or_else(no_contract)?;
+    let (_, c) = state.contract().await?.ok_or_else(no_contract)?;
     let p = PackageNo::new(number)
         .and_then(|n| c.package(n))
         .ok_or_else(|| {
