@@ -1,0 +1,367 @@
+//! The software provider: RustCrypto's `sm2`, `sm3`, `sm4` (with `cbc`, `ctr` and the
+//! generic `AesGcm<Sm4, U12>`), keys wrapped with SM4-GCM under a master key that lives
+//! outside the database. Unwrapped key material exists only inside one call and is zeroized.
+
+use std::fmt;
+use std::path::Path;
+
+use aes_gcm::aead::consts::U12;
+use aes_gcm::aead::{Aead, KeyInit, Payload};
+use aes_gcm::AesGcm;
+use cbc::cipher::block_padding::Pkcs7;
+use cbc::cipher::{BlockModeDecrypt, BlockModeEncrypt, KeyIvInit, StreamCipher};
+use getrandom::SysRng;
+use hmac::{Hmac, Mac};
+use sm2::dsa::signature::hazmat::{PrehashVerifier, RandomizedPrehashSigner};
+use sm2::dsa::signature::{RandomizedSigner, Verifier};
+use sm2::dsa::{Signature, SigningKey, VerifyingKey};
+use sm2::pke::{DecryptingKey, EncryptingKey, Mode};
+use sm2::elliptic_curve::Generate;
+use sm2::SecretKey;
+use sm3::{Digest, Sm3};
+use sm4::Sm4;
+use zeroize::Zeroizing;
+
+use crate::keys::Sm2PublicKey;
+use crate::{CipherFormat, CryptoError, KeyKind, KeyRef, MacKey, NewKey, Provider, Result, SigFormat, SignInput, Sm4Mode};
+
+type Sm4Gcm = AesGcm<Sm4, U12>;
+
+/// Blob layout: magic ‖ 12-byte nonce ‖ SM4-GCM(secret) ‖ 16-byte tag.
+const BLOB_MAGIC: &[u8; 4] = b"GCK1";
+const NONCE_LEN: usize = 12;
+
+/// The key-encryption key: 16 bytes for SM4. Never stored in the database; its `Debug`
+/// prints nothing of it and it is zeroized when dropped.
+pub struct MasterKey(Zeroizing<[u8; 16]>);
+
+impl fmt::Debug for MasterKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("MasterKey([redacted])")
+    }
+}
+
+impl MasterKey {
+    pub fn generate() -> Result<Self> {
+        let mut k = Zeroizing::new([0u8; 16]);
+        getrandom::fill(k.as_mut()).map_err(|_| CryptoError::Rng)?;
+        Ok(Self(k))
+    }
+
+    /// 32 hex digits (as in `GOVCLOUD_MASTER_KEY`).
+    pub fn from_hex(s: &str) -> Result<Self> {
+        let mut k = Zeroizing::new([0u8; 16]);
+        hex::decode_to_slice(s.trim(), k.as_mut()).map_err(|_| CryptoError::KeyMaterial("the master key must be 32 hex digits"))?;
+        Ok(Self(k))
+    }
+
+    pub fn to_hex(&self) -> Zeroizing<String> {
+        Zeroizing::new(hex::encode(self.0.as_ref()))
+    }
+
+    /// Read the key file, or create it (mode 0600) with a new random key when it is missing.
+    pub fn load_or_create(path: &Path) -> std::io::Result<Self> {
+        match std::fs::read_to_string(path) {
+            Ok(text) => Self::from_hex(&Zeroizing::new(text)).map_err(|e| {
+                std::io::Error::new(std::io::ErrorKind::InvalidData, format!("{}: {e}", path.display()))
+            }),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                let key = Self::generate().map_err(|e| std::io::Error::other(e.to_string()))?;
+                let mut opts = std::fs::OpenOptions::new();
+                opts.write(true).create_new(true);
+                #[cfg(unix)]
+                std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
+                use std::io::Write;
+                let mut f = opts.open(path)?;
+                f.write_all(key.to_hex().as_bytes())?;
+                f.write_all(b"\n")?;
+                f.sync_all()?;
+                Ok(key)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    fn cipher(&self) -> Sm4Gcm {
+        Sm4Gcm::new_from_slice(self.0.as_ref()).expect("16-byte key")
+    }
+}
+
+pub struct SoftProvider {
+    master: MasterKey,
+}
+
+impl fmt::Debug for SoftProvider {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("SoftProvider")
+    }
+}
+
+fn rng() -> SysRng {
+    SysRng
+}
+
+fn aad(kind: KeyKind, binding: &[u8]) -> Vec<u8> {
+    let mut a = Vec::with_capacity(kind.code().len() + 1 + binding.len());
+    a.extend_from_slice(kind.code().as_bytes());
+    a.push(0);
+    a.extend_from_slice(binding);
+    a
+}
+
+fn secret_len(kind: KeyKind) -> usize {
+    match kind {
+        KeyKind::Sm2Sign | KeyKind::Sm2Enc => 32,
+        KeyKind::Sm4 => 16,
+    }
+}
+
+fn expect_kind(key: &KeyRef<'_>, allowed: &[KeyKind], expected: &'static str) -> Result<()> {
+    if allowed.contains(&key.kind) {
+        Ok(())
+    } else {
+        Err(CryptoError::WrongKeyKind { expected, got: key.kind })
+    }
+}
+
+fn check_signer_id(id: &str) -> Result<()> {
+    if id.is_empty() || id.len() > 8191 {
+        return Err(CryptoError::SignerId);
+    }
+    Ok(())
+}
+
+fn parse_signature(sig: &[u8], format: SigFormat) -> Result<Signature> {
+    match format {
+        SigFormat::Der => Signature::from_der(sig).map_err(|_| CryptoError::SignatureEncoding("not a DER SEQUENCE { r, s } with 0 < r, s < n")),
+        SigFormat::Raw if sig.len() == 64 => Signature::from_slice(sig).map_err(|_| CryptoError::SignatureEncoding("r or s out of range")),
+        SigFormat::Raw => Err(CryptoError::SignatureEncoding("a raw signature is r ‖ s, 64 bytes")),
+    }
+}
+
+impl SoftProvider {
+    pub fn new(master: MasterKey) -> Self {
+        Self { master }
+    }
+
+    fn wrap(&self, kind: KeyKind, binding: &[u8], secret: &[u8]) -> Result<Vec<u8>> {
+        let mut nonce = [0u8; NONCE_LEN];
+        getrandom::fill(&mut nonce).map_err(|_| CryptoError::Rng)?;
+        let sealed = self
+            .master
+            .cipher()
+            .encrypt(&nonce.into(), Payload { msg: secret, aad: &aad(kind, binding) })
+            .map_err(|_| CryptoError::Internal("wrapping failed"))?;
+        let mut blob = Vec::with_capacity(4 + NONCE_LEN + sealed.len());
+        blob.extend_from_slice(BLOB_MAGIC);
+        blob.extend_from_slice(&nonce);
+        blob.extend_from_slice(&sealed);
+        Ok(blob)
+    }
+
+    fn unwrap(&self, key: &KeyRef<'_>) -> Result<Zeroizing<Vec<u8>>> {
+        let body = key.blob.strip_prefix(BLOB_MAGIC.as_slice()).ok_or(CryptoError::Unwrap)?;
+        if body.len() < NONCE_LEN + 16 {
+            return Err(CryptoError::Unwrap);
+        }
+        let (nonce, sealed) = body.split_at(NONCE_LEN);
+        let nonce: [u8; NONCE_LEN] = nonce.try_into().map_err(|_| CryptoError::Unwrap)?;
+        let secret = Zeroizing::new(
+            self.master
+                .cipher()
+                .decrypt(&nonce.into(), Payload { msg: sealed, aad: &aad(key.kind, key.binding) })
+                .map_err(|_| CryptoError::Unwrap)?,
+        );
+        if secret.len() != secret_len(key.kind) {
+            return Err(CryptoError::Unwrap);
+        }
+        Ok(secret)
+    }
+
+    fn sm2_secret(&self, key: &KeyRef<'_>) -> Result<SecretKey> {
+        let raw = self.unwrap(key)?;
+        SecretKey::from_slice(&raw).map_err(|_| CryptoError::Unwrap)
+    }
+
+    fn sm4_key(&self, key: &KeyRef<'_>) -> Result<Zeroizing<Vec<u8>>> {
+        expect_kind(key, &[KeyKind::Sm4], "an sm4")?;
+        self.unwrap(key)
+    }
+
+    fn new_key(&self, kind: KeyKind, binding: &[u8], secret: &[u8]) -> Result<NewKey> {
+        let public = match kind {
+            KeyKind::Sm4 => None,
+            _ => {
+                let sk = SecretKey::from_slice(secret).map_err(|_| CryptoError::KeyMaterial("an SM2 private key is a scalar in [1, n-1], 32 bytes"))?;
+                Some(Sm2PublicKey(sk.public_key()))
+            }
+        };
+        Ok(NewKey { blob: self.wrap(kind, binding, secret)?, public })
+    }
+}
+
+impl Provider for SoftProvider {
+    fn name(&self) -> &'static str {
+        "soft"
+    }
+
+    fn generate_key(&self, kind: KeyKind, binding: &[u8]) -> Result<NewKey> {
+        let secret: Zeroizing<Vec<u8>> = match kind {
+            KeyKind::Sm4 => {
+                let mut k = Zeroizing::new(vec![0u8; 16]);
+                getrandom::fill(&mut k).map_err(|_| CryptoError::Rng)?;
+                k
+            }
+            _ => {
+                let sk = SecretKey::try_generate_from_rng(&mut rng()).map_err(|_| CryptoError::Rng)?;
+                Zeroizing::new(sk.to_bytes().to_vec())
+            }
+        };
+        self.new_key(kind, binding, &secret)
+    }
+
+    fn import_key(&self, kind: KeyKind, binding: &[u8], material: &[u8]) -> Result<NewKey> {
+        if material.len() != secret_len(kind) {
+            return Err(CryptoError::KeyMaterial(match kind {
+                KeyKind::Sm4 => "an SM4 key is 16 bytes",
+                _ => "an SM2 private key is 32 bytes",
+            }));
+        }
+        self.new_key(kind, binding, material)
+    }
+
+    fn public_key(&self, key: KeyRef<'_>) -> Result<Sm2PublicKey> {
+        expect_kind(&key, &[KeyKind::Sm2Sign, KeyKind::Sm2Enc], "an SM2")?;
+        Ok(Sm2PublicKey(self.sm2_secret(&key)?.public_key()))
+    }
+
+    fn sign(&self, key: KeyRef<'_>, signer_id: &str, input: SignInput<'_>, format: SigFormat) -> Result<Vec<u8>> {
+        expect_kind(&key, &[KeyKind::Sm2Sign], "an sm2-sign")?;
+        check_signer_id(signer_id)?;
+        let sk = self.sm2_secret(&key)?;
+        let signer = SigningKey::new(signer_id, &sk).map_err(|_| CryptoError::SignerId)?;
+        let sig: Signature = match input {
+            SignInput::Data(m) => signer.try_sign_with_rng(&mut rng(), m).map_err(|_| CryptoError::Rng)?,
+            SignInput::Digest(e) if e.len() == 32 => signer.sign_prehash_with_rng(&mut rng(), e).map_err(|_| CryptoError::Rng)?,
+            SignInput::Digest(e) => return Err(CryptoError::DigestLength(e.len())),
+        };
+        Ok(match format {
+            SigFormat::Der => sig.to_der().to_vec(),
+            SigFormat::Raw => sig.to_vec(),
+        })
+    }
+
+    fn verify(&self, public: &Sm2PublicKey, signer_id: &str, input: SignInput<'_>, signature: &[u8], format: SigFormat) -> Result<bool> {
+        check_signer_id(signer_id)?;
+        let sig = parse_signature(signature, format)?;
+        let vk = VerifyingKey::new(signer_id, public.0).map_err(|_| CryptoError::SignerId)?;
+        Ok(match input {
+            SignInput::Data(m) => vk.verify(m, &sig).is_ok(),
+            SignInput::Digest(e) if e.len() == 32 => vk.verify_prehash(e, &sig).is_ok(),
+            SignInput::Digest(e) => return Err(CryptoError::DigestLength(e.len())),
+        })
+    }
+
+    fn sm2_encrypt(&self, public: &Sm2PublicKey, plaintext: &[u8], format: CipherFormat) -> Result<Vec<u8>> {
+        if plaintext.is_empty() {
+            return Err(CryptoError::KeyMaterial("SM2 encryption needs at least one byte of plaintext"));
+        }
+        let ek = EncryptingKey::new_with_mode(public.0, Mode::C1C3C2);
+        match format {
+            CipherFormat::Raw => ek.encrypt(&mut rng(), plaintext),
+            CipherFormat::Der => ek.encrypt_der(&mut rng(), plaintext),
+        }
+        .map_err(|_| CryptoError::Rng)
+    }
+
+    fn sm2_decrypt(&self, key: KeyRef<'_>, ciphertext: &[u8], format: CipherFormat) -> Result<Vec<u8>> {
+        expect_kind(&key, &[KeyKind::Sm2Enc], "an sm2-enc")?;
+        let sk = self.sm2_secret(&key)?;
+        let dk = DecryptingKey::new_with_mode(sk.to_nonzero_scalar(), Mode::C1C3C2);
+        match format {
+            CipherFormat::Raw => dk.decrypt(ciphertext),
+            CipherFormat::Der => dk.decrypt_der(ciphertext),
+        }
+        .map_err(|_| CryptoError::Decrypt)
+    }
+
+    fn sm4_encrypt(&self, key: KeyRef<'_>, mode: Sm4Mode, iv: Option<&[u8]>, aad: &[u8], plaintext: &[u8]) -> Result<(Vec<u8>, Vec<u8>)> {
+        let k = self.sm4_key(&key)?;
+        let iv = match iv {
+            Some(iv) if iv.len() == mode.iv_len() => iv.to_vec(),
+            Some(iv) => return Err(CryptoError::IvLength { expected: mode.iv_len(), got: iv.len() }),
+            None => self.random(mode.iv_len())?,
+        };
+        let ct = match mode {
+            Sm4Mode::Cbc => cbc::Encryptor::<Sm4>::new_from_slices(&k, &iv)
+                .map_err(|_| CryptoError::Internal("cbc init"))?
+                .encrypt_padded_vec::<Pkcs7>(plaintext),
+            Sm4Mode::Ctr => {
+                let mut buf = plaintext.to_vec();
+                ctr::Ctr128BE::<Sm4>::new_from_slices(&k, &iv)
+                    .map_err(|_| CryptoError::Internal("ctr init"))?
+                    .apply_keystream(&mut buf);
+                buf
+            }
+            Sm4Mode::Gcm => {
+                let nonce: [u8; 12] = iv.as_slice().try_into().map_err(|_| CryptoError::Internal("gcm nonce"))?;
+                Sm4Gcm::new_from_slice(&k)
+                    .map_err(|_| CryptoError::Internal("gcm init"))?
+                    .encrypt(&nonce.into(), Payload { msg: plaintext, aad })
+                    .map_err(|_| CryptoError::Internal("gcm encrypt"))?
+            }
+        };
+        Ok((ct, iv))
+    }
+
+    fn sm4_decrypt(&self, key: KeyRef<'_>, mode: Sm4Mode, iv: &[u8], aad: &[u8], ciphertext: &[u8]) -> Result<Vec<u8>> {
+        let k = self.sm4_key(&key)?;
+        if iv.len() != mode.iv_len() {
+            return Err(CryptoError::IvLength { expected: mode.iv_len(), got: iv.len() });
+        }
+        match mode {
+            Sm4Mode::Cbc => cbc::Decryptor::<Sm4>::new_from_slices(&k, iv)
+                .map_err(|_| CryptoError::Internal("cbc init"))?
+                .decrypt_padded_vec::<Pkcs7>(ciphertext)
+                .map_err(|_| CryptoError::Decrypt),
+            Sm4Mode::Ctr => {
+                let mut buf = ciphertext.to_vec();
+                ctr::Ctr128BE::<Sm4>::new_from_slices(&k, iv)
+                    .map_err(|_| CryptoError::Internal("ctr init"))?
+                    .apply_keystream(&mut buf);
+                Ok(buf)
+            }
+            Sm4Mode::Gcm => {
+                let nonce: [u8; 12] = iv.try_into().map_err(|_| CryptoError::Internal("gcm nonce"))?;
+                Sm4Gcm::new_from_slice(&k)
+                    .map_err(|_| CryptoError::Internal("gcm init"))?
+                    .decrypt(&nonce.into(), Payload { msg: ciphertext, aad })
+                    .map_err(|_| CryptoError::Authentication)
+            }
+        }
+    }
+
+    fn sm3(&self, data: &[u8]) -> [u8; 32] {
+        Sm3::digest(data).into()
+    }
+
+    fn hmac_sm3(&self, key: MacKey<'_>, data: &[u8]) -> Result<[u8; 32]> {
+        let held;
+        let k: &[u8] = match key {
+            MacKey::Raw(k) => k,
+            MacKey::Stored(r) => {
+                held = self.sm4_key(&r)?;
+                &held
+            }
+        };
+        let mut mac = <Hmac<Sm3> as KeyInit>::new_from_slice(k).map_err(|_| CryptoError::KeyMaterial("HMAC key"))?;
+        mac.update(data);
+        Ok(mac.finalize().into_bytes().into())
+    }
+
+    fn random(&self, len: usize) -> Result<Vec<u8>> {
+        let mut b = vec![0u8; len];
+        getrandom::fill(&mut b).map_err(|_| CryptoError::Rng)?;
+        Ok(b)
+    }
+}
