@@ -37,7 +37,9 @@ impl Sm2PublicKey {
     pub fn from_pem(pem: &str) -> Result<Self, CryptoError> {
         sm2::PublicKey::from_public_key_pem(pem.trim())
             .map(Self)
-            .map_err(|e| CryptoError::PublicKey(format!("not an SM2 SubjectPublicKeyInfo PEM ({e})")))
+            .map_err(|e| {
+                CryptoError::PublicKey(format!("not an SM2 SubjectPublicKeyInfo PEM ({e})"))
+            })
     }
 
     pub fn from_spki_der(der: &[u8]) -> Result<Self, CryptoError> {
@@ -50,7 +52,9 @@ impl Sm2PublicKey {
     /// validity (chain, dates, revocation) is not judged here.
     pub fn from_certificate(cert: &[u8]) -> Result<Self, CryptoError> {
         let parsed = match std::str::from_utf8(cert) {
-            Ok(text) if text.trim_start().starts_with("-----BEGIN") => Certificate::from_pem(text.trim().as_bytes()),
+            Ok(text) if text.trim_start().starts_with("-----BEGIN") => {
+                Certificate::from_pem(text.trim().as_bytes())
+            }
             _ => Certificate::from_der(cert),
         }
         .map_err(|e| CryptoError::Certificate(format!("cannot parse X.509 certificate ({e})")))?;
@@ -58,8 +62,11 @@ impl Sm2PublicKey {
             .tbs_certificate()
             .subject_public_key_info()
             .to_der()
-            .map_err(|e| CryptoError::Certificate(format!("cannot re-encode the public key ({e})")))?;
-        Self::from_spki_der(&spki).map_err(|_| CryptoError::Certificate("the certificate's key is not an SM2 key".into()))
+            .map_err(|e| {
+                CryptoError::Certificate(format!("cannot re-encode the public key ({e})"))
+            })?;
+        Self::from_spki_der(&spki)
+            .map_err(|_| CryptoError::Certificate("the certificate's key is not an SM2 key".into()))
     }
 
     /// `04 ‖ x ‖ y`, 65 bytes.
@@ -71,7 +78,11 @@ impl Sm2PublicKey {
     /// (GB/T 32918.2 §5.5): what a caller computes to have a message signed "by digest".
     pub fn message_digest(&self, signer_id: &str, msg: &[u8]) -> Result<[u8; 32], CryptoError> {
         use sm3::{Digest, Sm3};
-        let bits = signer_id.len().checked_mul(8).filter(|b| *b > 0 && *b <= 0xFFFF).ok_or(CryptoError::SignerId)?;
+        let bits = signer_id
+            .len()
+            .checked_mul(8)
+            .filter(|b| *b > 0 && *b <= 0xFFFF)
+            .ok_or(CryptoError::SignerId)?;
         let mut z = Sm3::new();
         z.update((bits as u16).to_be_bytes());
         z.update(signer_id.as_bytes());
@@ -90,4 +101,15 @@ impl Sm2PublicKey {
             .to_public_key_pem(LineEnding::LF)
             .expect("an SM2 point always encodes")
     }
+}
+
+/// The 32-byte private scalar of an SM2 private key in PEM: PKCS#8 (`PRIVATE KEY`, as
+/// `openssl genpkey` writes it) or SEC1 (`EC PRIVATE KEY`). For importing keys (BYOK).
+pub fn sm2_private_scalar_from_pem(pem: &str) -> Result<zeroize::Zeroizing<Vec<u8>>, CryptoError> {
+    use sm2::pkcs8::DecodePrivateKey;
+    let pem = pem.trim();
+    let sk = sm2::SecretKey::from_pkcs8_pem(pem)
+        .or_else(|_| sm2::SecretKey::from_sec1_pem(pem))
+        .map_err(|_| CryptoError::KeyMaterial("not an SM2 private key in PKCS#8 or SEC1 PEM"))?;
+    Ok(zeroize::Zeroizing::new(sk.to_bytes().to_vec()))
 }

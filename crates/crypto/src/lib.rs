@@ -9,7 +9,7 @@ use std::fmt;
 mod keys;
 mod soft;
 
-pub use keys::Sm2PublicKey;
+pub use keys::{sm2_private_scalar_from_pem, Sm2PublicKey};
 pub use soft::{MasterKey, SoftProvider};
 
 /// The signer ID GM/T 0009 sets as default (`1234567812345678`).
@@ -119,7 +119,10 @@ pub enum MacKey<'a> {
 #[derive(Debug, PartialEq, Eq, thiserror::Error)]
 pub enum CryptoError {
     #[error("the key is a {got} key, this operation needs {expected}")]
-    WrongKeyKind { expected: &'static str, got: KeyKind },
+    WrongKeyKind {
+        expected: &'static str,
+        got: KeyKind,
+    },
     #[error("the key cannot be unwrapped (wrong master key, or the stored blob was altered)")]
     Unwrap,
     #[error("invalid key material: {0}")]
@@ -164,7 +167,13 @@ pub trait Provider: Send + Sync + 'static {
     /// The SM2 public key of a stored SM2 key.
     fn public_key(&self, key: KeyRef<'_>) -> Result<Sm2PublicKey>;
 
-    fn sign(&self, key: KeyRef<'_>, signer_id: &str, input: SignInput<'_>, format: SigFormat) -> Result<Vec<u8>>;
+    fn sign(
+        &self,
+        key: KeyRef<'_>,
+        signer_id: &str,
+        input: SignInput<'_>,
+        format: SigFormat,
+    ) -> Result<Vec<u8>>;
 
     fn verify(
         &self,
@@ -175,9 +184,19 @@ pub trait Provider: Send + Sync + 'static {
         format: SigFormat,
     ) -> Result<bool>;
 
-    fn sm2_encrypt(&self, public: &Sm2PublicKey, plaintext: &[u8], format: CipherFormat) -> Result<Vec<u8>>;
+    fn sm2_encrypt(
+        &self,
+        public: &Sm2PublicKey,
+        plaintext: &[u8],
+        format: CipherFormat,
+    ) -> Result<Vec<u8>>;
 
-    fn sm2_decrypt(&self, key: KeyRef<'_>, ciphertext: &[u8], format: CipherFormat) -> Result<Vec<u8>>;
+    fn sm2_decrypt(
+        &self,
+        key: KeyRef<'_>,
+        ciphertext: &[u8],
+        format: CipherFormat,
+    ) -> Result<Vec<u8>>;
 
     /// Returns the ciphertext and the IV used (a fresh random one when `iv` is `None`).
     fn sm4_encrypt(
@@ -189,7 +208,14 @@ pub trait Provider: Send + Sync + 'static {
         plaintext: &[u8],
     ) -> Result<(Vec<u8>, Vec<u8>)>;
 
-    fn sm4_decrypt(&self, key: KeyRef<'_>, mode: Sm4Mode, iv: &[u8], aad: &[u8], ciphertext: &[u8]) -> Result<Vec<u8>>;
+    fn sm4_decrypt(
+        &self,
+        key: KeyRef<'_>,
+        mode: Sm4Mode,
+        iv: &[u8],
+        aad: &[u8],
+        ciphertext: &[u8],
+    ) -> Result<Vec<u8>>;
 
     fn sm3(&self, data: &[u8]) -> [u8; 32];
 

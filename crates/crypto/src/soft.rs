@@ -15,15 +15,18 @@ use hmac::{Hmac, Mac};
 use sm2::dsa::signature::hazmat::{PrehashVerifier, RandomizedPrehashSigner};
 use sm2::dsa::signature::{RandomizedSigner, Verifier};
 use sm2::dsa::{Signature, SigningKey, VerifyingKey};
-use sm2::pke::{DecryptingKey, EncryptingKey, Mode};
 use sm2::elliptic_curve::Generate;
+use sm2::pke::{DecryptingKey, EncryptingKey, Mode};
 use sm2::SecretKey;
 use sm3::{Digest, Sm3};
 use sm4::Sm4;
 use zeroize::Zeroizing;
 
 use crate::keys::Sm2PublicKey;
-use crate::{CipherFormat, CryptoError, KeyKind, KeyRef, MacKey, NewKey, Provider, Result, SigFormat, SignInput, Sm4Mode};
+use crate::{
+    CipherFormat, CryptoError, KeyKind, KeyRef, MacKey, NewKey, Provider, Result, SigFormat,
+    SignInput, Sm4Mode,
+};
 
 type Sm4Gcm = AesGcm<Sm4, U12>;
 
@@ -51,7 +54,8 @@ impl MasterKey {
     /// 32 hex digits (as in `GOVCLOUD_MASTER_KEY`).
     pub fn from_hex(s: &str) -> Result<Self> {
         let mut k = Zeroizing::new([0u8; 16]);
-        hex::decode_to_slice(s.trim(), k.as_mut()).map_err(|_| CryptoError::KeyMaterial("the master key must be 32 hex digits"))?;
+        hex::decode_to_slice(s.trim(), k.as_mut())
+            .map_err(|_| CryptoError::KeyMaterial("the master key must be 32 hex digits"))?;
         Ok(Self(k))
     }
 
@@ -63,7 +67,10 @@ impl MasterKey {
     pub fn load_or_create(path: &Path) -> std::io::Result<Self> {
         match std::fs::read_to_string(path) {
             Ok(text) => Self::from_hex(&Zeroizing::new(text)).map_err(|e| {
-                std::io::Error::new(std::io::ErrorKind::InvalidData, format!("{}: {e}", path.display()))
+                std::io::Error::new(
+                    std::io::ErrorKind::InvalidData,
+                    format!("{}: {e}", path.display()),
+                )
             }),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 let key = Self::generate().map_err(|e| std::io::Error::other(e.to_string()))?;
@@ -120,7 +127,10 @@ fn expect_kind(key: &KeyRef<'_>, allowed: &[KeyKind], expected: &'static str) ->
     if allowed.contains(&key.kind) {
         Ok(())
     } else {
-        Err(CryptoError::WrongKeyKind { expected, got: key.kind })
+        Err(CryptoError::WrongKeyKind {
+            expected,
+            got: key.kind,
+        })
     }
 }
 
@@ -133,9 +143,14 @@ fn check_signer_id(id: &str) -> Result<()> {
 
 fn parse_signature(sig: &[u8], format: SigFormat) -> Result<Signature> {
     match format {
-        SigFormat::Der => Signature::from_der(sig).map_err(|_| CryptoError::SignatureEncoding("not a DER SEQUENCE { r, s } with 0 < r, s < n")),
-        SigFormat::Raw if sig.len() == 64 => Signature::from_slice(sig).map_err(|_| CryptoError::SignatureEncoding("r or s out of range")),
-        SigFormat::Raw => Err(CryptoError::SignatureEncoding("a raw signature is r ‖ s, 64 bytes")),
+        SigFormat::Der => Signature::from_der(sig).map_err(|_| {
+            CryptoError::SignatureEncoding("not a DER SEQUENCE { r, s } with 0 < r, s < n")
+        }),
+        SigFormat::Raw if sig.len() == 64 => Signature::from_slice(sig)
+            .map_err(|_| CryptoError::SignatureEncoding("r or s out of range")),
+        SigFormat::Raw => Err(CryptoError::SignatureEncoding(
+            "a raw signature is r ‖ s, 64 bytes",
+        )),
     }
 }
 
@@ -150,7 +165,13 @@ impl SoftProvider {
         let sealed = self
             .master
             .cipher()
-            .encrypt(&nonce.into(), Payload { msg: secret, aad: &aad(kind, binding) })
+            .encrypt(
+                &nonce.into(),
+                Payload {
+                    msg: secret,
+                    aad: &aad(kind, binding),
+                },
+            )
             .map_err(|_| CryptoError::Internal("wrapping failed"))?;
         let mut blob = Vec::with_capacity(4 + NONCE_LEN + sealed.len());
         blob.extend_from_slice(BLOB_MAGIC);
@@ -160,7 +181,10 @@ impl SoftProvider {
     }
 
     fn unwrap(&self, key: &KeyRef<'_>) -> Result<Zeroizing<Vec<u8>>> {
-        let body = key.blob.strip_prefix(BLOB_MAGIC.as_slice()).ok_or(CryptoError::Unwrap)?;
+        let body = key
+            .blob
+            .strip_prefix(BLOB_MAGIC.as_slice())
+            .ok_or(CryptoError::Unwrap)?;
         if body.len() < NONCE_LEN + 16 {
             return Err(CryptoError::Unwrap);
         }
@@ -169,7 +193,13 @@ impl SoftProvider {
         let secret = Zeroizing::new(
             self.master
                 .cipher()
-                .decrypt(&nonce.into(), Payload { msg: sealed, aad: &aad(key.kind, key.binding) })
+                .decrypt(
+                    &nonce.into(),
+                    Payload {
+                        msg: sealed,
+                        aad: &aad(key.kind, key.binding),
+                    },
+                )
                 .map_err(|_| CryptoError::Unwrap)?,
         );
         if secret.len() != secret_len(key.kind) {
@@ -192,11 +222,16 @@ impl SoftProvider {
         let public = match kind {
             KeyKind::Sm4 => None,
             _ => {
-                let sk = SecretKey::from_slice(secret).map_err(|_| CryptoError::KeyMaterial("an SM2 private key is a scalar in [1, n-1], 32 bytes"))?;
+                let sk = SecretKey::from_slice(secret).map_err(|_| {
+                    CryptoError::KeyMaterial("an SM2 private key is a scalar in [1, n-1], 32 bytes")
+                })?;
                 Some(Sm2PublicKey(sk.public_key()))
             }
         };
-        Ok(NewKey { blob: self.wrap(kind, binding, secret)?, public })
+        Ok(NewKey {
+            blob: self.wrap(kind, binding, secret)?,
+            public,
+        })
     }
 }
 
@@ -213,7 +248,8 @@ impl Provider for SoftProvider {
                 k
             }
             _ => {
-                let sk = SecretKey::try_generate_from_rng(&mut rng()).map_err(|_| CryptoError::Rng)?;
+                let sk =
+                    SecretKey::try_generate_from_rng(&mut rng()).map_err(|_| CryptoError::Rng)?;
                 Zeroizing::new(sk.to_bytes().to_vec())
             }
         };
@@ -235,14 +271,24 @@ impl Provider for SoftProvider {
         Ok(Sm2PublicKey(self.sm2_secret(&key)?.public_key()))
     }
 
-    fn sign(&self, key: KeyRef<'_>, signer_id: &str, input: SignInput<'_>, format: SigFormat) -> Result<Vec<u8>> {
+    fn sign(
+        &self,
+        key: KeyRef<'_>,
+        signer_id: &str,
+        input: SignInput<'_>,
+        format: SigFormat,
+    ) -> Result<Vec<u8>> {
         expect_kind(&key, &[KeyKind::Sm2Sign], "an sm2-sign")?;
         check_signer_id(signer_id)?;
         let sk = self.sm2_secret(&key)?;
         let signer = SigningKey::new(signer_id, &sk).map_err(|_| CryptoError::SignerId)?;
         let sig: Signature = match input {
-            SignInput::Data(m) => signer.try_sign_with_rng(&mut rng(), m).map_err(|_| CryptoError::Rng)?,
-            SignInput::Digest(e) if e.len() == 32 => signer.sign_prehash_with_rng(&mut rng(), e).map_err(|_| CryptoError::Rng)?,
+            SignInput::Data(m) => signer
+                .try_sign_with_rng(&mut rng(), m)
+                .map_err(|_| CryptoError::Rng)?,
+            SignInput::Digest(e) if e.len() == 32 => signer
+                .sign_prehash_with_rng(&mut rng(), e)
+                .map_err(|_| CryptoError::Rng)?,
             SignInput::Digest(e) => return Err(CryptoError::DigestLength(e.len())),
         };
         Ok(match format {
@@ -251,7 +297,14 @@ impl Provider for SoftProvider {
         })
     }
 
-    fn verify(&self, public: &Sm2PublicKey, signer_id: &str, input: SignInput<'_>, signature: &[u8], format: SigFormat) -> Result<bool> {
+    fn verify(
+        &self,
+        public: &Sm2PublicKey,
+        signer_id: &str,
+        input: SignInput<'_>,
+        signature: &[u8],
+        format: SigFormat,
+    ) -> Result<bool> {
         check_signer_id(signer_id)?;
         let sig = parse_signature(signature, format)?;
         let vk = VerifyingKey::new(signer_id, public.0).map_err(|_| CryptoError::SignerId)?;
@@ -262,9 +315,16 @@ impl Provider for SoftProvider {
         })
     }
 
-    fn sm2_encrypt(&self, public: &Sm2PublicKey, plaintext: &[u8], format: CipherFormat) -> Result<Vec<u8>> {
+    fn sm2_encrypt(
+        &self,
+        public: &Sm2PublicKey,
+        plaintext: &[u8],
+        format: CipherFormat,
+    ) -> Result<Vec<u8>> {
         if plaintext.is_empty() {
-            return Err(CryptoError::KeyMaterial("SM2 encryption needs at least one byte of plaintext"));
+            return Err(CryptoError::KeyMaterial(
+                "SM2 encryption needs at least one byte of plaintext",
+            ));
         }
         let ek = EncryptingKey::new_with_mode(public.0, Mode::C1C3C2);
         match format {
@@ -274,7 +334,12 @@ impl Provider for SoftProvider {
         .map_err(|_| CryptoError::Rng)
     }
 
-    fn sm2_decrypt(&self, key: KeyRef<'_>, ciphertext: &[u8], format: CipherFormat) -> Result<Vec<u8>> {
+    fn sm2_decrypt(
+        &self,
+        key: KeyRef<'_>,
+        ciphertext: &[u8],
+        format: CipherFormat,
+    ) -> Result<Vec<u8>> {
         expect_kind(&key, &[KeyKind::Sm2Enc], "an sm2-enc")?;
         let sk = self.sm2_secret(&key)?;
         let dk = DecryptingKey::new_with_mode(sk.to_nonzero_scalar(), Mode::C1C3C2);
@@ -285,11 +350,23 @@ impl Provider for SoftProvider {
         .map_err(|_| CryptoError::Decrypt)
     }
 
-    fn sm4_encrypt(&self, key: KeyRef<'_>, mode: Sm4Mode, iv: Option<&[u8]>, aad: &[u8], plaintext: &[u8]) -> Result<(Vec<u8>, Vec<u8>)> {
+    fn sm4_encrypt(
+        &self,
+        key: KeyRef<'_>,
+        mode: Sm4Mode,
+        iv: Option<&[u8]>,
+        aad: &[u8],
+        plaintext: &[u8],
+    ) -> Result<(Vec<u8>, Vec<u8>)> {
         let k = self.sm4_key(&key)?;
         let iv = match iv {
             Some(iv) if iv.len() == mode.iv_len() => iv.to_vec(),
-            Some(iv) => return Err(CryptoError::IvLength { expected: mode.iv_len(), got: iv.len() }),
+            Some(iv) => {
+                return Err(CryptoError::IvLength {
+                    expected: mode.iv_len(),
+                    got: iv.len(),
+                })
+            }
             None => self.random(mode.iv_len())?,
         };
         let ct = match mode {
@@ -304,20 +381,39 @@ impl Provider for SoftProvider {
                 buf
             }
             Sm4Mode::Gcm => {
-                let nonce: [u8; 12] = iv.as_slice().try_into().map_err(|_| CryptoError::Internal("gcm nonce"))?;
+                let nonce: [u8; 12] = iv
+                    .as_slice()
+                    .try_into()
+                    .map_err(|_| CryptoError::Internal("gcm nonce"))?;
                 Sm4Gcm::new_from_slice(&k)
                     .map_err(|_| CryptoError::Internal("gcm init"))?
-                    .encrypt(&nonce.into(), Payload { msg: plaintext, aad })
+                    .encrypt(
+                        &nonce.into(),
+                        Payload {
+                            msg: plaintext,
+                            aad,
+                        },
+                    )
                     .map_err(|_| CryptoError::Internal("gcm encrypt"))?
             }
         };
         Ok((ct, iv))
     }
 
-    fn sm4_decrypt(&self, key: KeyRef<'_>, mode: Sm4Mode, iv: &[u8], aad: &[u8], ciphertext: &[u8]) -> Result<Vec<u8>> {
+    fn sm4_decrypt(
+        &self,
+        key: KeyRef<'_>,
+        mode: Sm4Mode,
+        iv: &[u8],
+        aad: &[u8],
+        ciphertext: &[u8],
+    ) -> Result<Vec<u8>> {
         let k = self.sm4_key(&key)?;
         if iv.len() != mode.iv_len() {
-            return Err(CryptoError::IvLength { expected: mode.iv_len(), got: iv.len() });
+            return Err(CryptoError::IvLength {
+                expected: mode.iv_len(),
+                got: iv.len(),
+            });
         }
         match mode {
             Sm4Mode::Cbc => cbc::Decryptor::<Sm4>::new_from_slices(&k, iv)
@@ -332,10 +428,18 @@ impl Provider for SoftProvider {
                 Ok(buf)
             }
             Sm4Mode::Gcm => {
-                let nonce: [u8; 12] = iv.try_into().map_err(|_| CryptoError::Internal("gcm nonce"))?;
+                let nonce: [u8; 12] = iv
+                    .try_into()
+                    .map_err(|_| CryptoError::Internal("gcm nonce"))?;
                 Sm4Gcm::new_from_slice(&k)
                     .map_err(|_| CryptoError::Internal("gcm init"))?
-                    .decrypt(&nonce.into(), Payload { msg: ciphertext, aad })
+                    .decrypt(
+                        &nonce.into(),
+                        Payload {
+                            msg: ciphertext,
+                            aad,
+                        },
+                    )
                     .map_err(|_| CryptoError::Authentication)
             }
         }
@@ -354,7 +458,8 @@ impl Provider for SoftProvider {
                 &held
             }
         };
-        let mut mac = <Hmac<Sm3> as KeyInit>::new_from_slice(k).map_err(|_| CryptoError::KeyMaterial("HMAC key"))?;
+        let mut mac = <Hmac<Sm3> as KeyInit>::new_from_slice(k)
+            .map_err(|_| CryptoError::KeyMaterial("HMAC key"))?;
         mac.update(data);
         Ok(mac.finalize().into_bytes().into())
     }
