@@ -17,6 +17,7 @@ use govcloud_domain::role::{Role, UserName};
 
 mod postgres;
 mod sql;
+mod sql_crypto;
 mod sqlite;
 
 pub use postgres::PgStore;
@@ -134,6 +135,102 @@ pub enum LoadOutcome {
     Unchanged,
 }
 
+/// A business system's API credential for the crypto service (应用).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct App {
+    pub id: String,
+    pub name: String,
+    pub system_code: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub created_by: String,
+    pub disabled: bool,
+}
+
+pub struct NewApp {
+    pub id: String,
+    pub name: String,
+    pub system_code: Option<String>,
+    pub token_hash: String,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KeyState {
+    Active,
+    Disabled,
+    Destroyed,
+}
+
+impl KeyState {
+    pub fn code(self) -> &'static str {
+        match self {
+            KeyState::Active => "active",
+            KeyState::Disabled => "disabled",
+            KeyState::Destroyed => "destroyed",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        [KeyState::Active, KeyState::Disabled, KeyState::Destroyed]
+            .into_iter()
+            .find(|k| k.code() == s)
+    }
+}
+
+/// A key of an app; its versions hold the wrapped material.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CryptoKey {
+    pub id: String,
+    pub app_id: String,
+    /// `sm2-sign`, `sm2-enc` or `sm4`.
+    pub kind: String,
+    pub label: String,
+    pub state: KeyState,
+    pub current_version: i32,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// One version of a key: the provider's wrapped blob (base64) and, for SM2, the public key
+/// (SEC1 hex). A destroyed version keeps its public key and loses its blob.
+#[derive(Clone, PartialEq, Eq)]
+pub struct KeyVersion {
+    pub version: i32,
+    pub wrapped: Option<Vec<u8>>,
+    pub public_key: Option<String>,
+    pub created_at: DateTime<Utc>,
+}
+
+impl fmt::Debug for KeyVersion {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("KeyVersion")
+            .field("version", &self.version)
+            .field(
+                "wrapped",
+                &self
+                    .wrapped
+                    .as_ref()
+                    .map(|w| format!("[{} bytes, wrapped]", w.len())),
+            )
+            .field("public_key", &self.public_key)
+            .finish()
+    }
+}
+
+pub struct NewKeyVersion {
+    pub wrapped: Vec<u8>,
+    pub public_key: Option<String>,
+}
+
+/// Operations counted per app, key (empty for keyless operations), month and operation.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct UsageKey {
+    pub app_id: String,
+    pub key_id: String,
+    /// `YYYY-MM`, Asia/Shanghai.
+    pub month: String,
+    pub operation: String,
+}
+
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
     /// `sqlite` or `postgres`.
@@ -206,6 +303,49 @@ pub trait Store: Send + Sync + 'static {
     async fn audit_recent(&self, limit: i64) -> Result<Vec<AuditEntry>>;
     /// The chain's recorded tip.
     async fn audit_head(&self) -> Result<Option<(i64, [u8; 32])>>;
+
+    // --- the crypto service ---
+    async fn create_app(&self, app: &NewApp, event: AuditEvent) -> Result<App>;
+    async fn list_apps(&self) -> Result<Vec<App>>;
+    /// The enabled app behind a credential.
+    async fn app_by_token(&self, token_hash: &str) -> Result<Option<App>>;
+    async fn app(&self, id: &str) -> Result<Option<App>>;
+    async fn set_app_disabled(&self, id: &str, disabled: bool, event: AuditEvent) -> Result<App>;
+    /// A new key with its first version.
+    async fn create_key(
+        &self,
+        app_id: &str,
+        id: &str,
+        kind: &str,
+        label: &str,
+        first: &NewKeyVersion,
+        event: AuditEvent,
+    ) -> Result<CryptoKey>;
+    /// A key of the given app (keys are usable only by their app) with its versions, newest first.
+    async fn key(&self, app_id: &str, key_id: &str)
+        -> Result<Option<(CryptoKey, Vec<KeyVersion>)>>;
+    /// Keys of one app, or of every app with `None`.
+    async fn list_keys(&self, app_id: Option<&str>) -> Result<Vec<CryptoKey>>;
+    /// Add a version; new operations use it, old versions keep working.
+    async fn rotate_key(
+        &self,
+        app_id: &str,
+        key_id: &str,
+        next: &NewKeyVersion,
+        event: AuditEvent,
+    ) -> Result<CryptoKey>;
+    /// Disable or re-enable; `Destroyed` also erases every wrapped blob and cannot be undone.
+    async fn set_key_state(
+        &self,
+        app_id: &str,
+        key_id: &str,
+        state: KeyState,
+        event: AuditEvent,
+    ) -> Result<CryptoKey>;
+    /// Add counted operations (metering).
+    async fn add_usage(&self, counts: &[(UsageKey, i64)]) -> Result<()>;
+    /// Usage counters, optionally for one app.
+    async fn usage(&self, app_id: Option<&str>) -> Result<Vec<(UsageKey, i64)>>;
 }
 
 /// Open the store a URL names: `sqlite://path`, `postgres://…` or `postgresql://…`.

@@ -6,6 +6,7 @@ use std::time::Duration;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 
 use crate::sql::impl_store;
+use crate::sql_crypto::impl_crypto;
 use crate::Result;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/postgres");
@@ -49,3 +50,4 @@ impl_store!(
     backend = "postgres",
     numeric = "::numeric"
 );
+impl_crypto!(PgStore, sqlx::Postgres);

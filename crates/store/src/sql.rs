@@ -570,6 +570,63 @@ macro_rules! impl_store {
                 rows.into_iter().map($crate::sql::audit_from_row).collect()
             }
 
+            async fn create_app(&self, a: &$crate::NewApp, e: govcloud_domain::audit::AuditEvent) -> $crate::Result<$crate::App> {
+                self.crypto_create_app(a, e).await
+            }
+            async fn list_apps(&self) -> $crate::Result<Vec<$crate::App>> {
+                self.crypto_list_apps().await
+            }
+            async fn app_by_token(&self, h: &str) -> $crate::Result<Option<$crate::App>> {
+                self.crypto_app_by_token(h).await
+            }
+            async fn app(&self, id: &str) -> $crate::Result<Option<$crate::App>> {
+                self.crypto_app(id).await
+            }
+            async fn set_app_disabled(&self, id: &str, d: bool, e: govcloud_domain::audit::AuditEvent) -> $crate::Result<$crate::App> {
+                self.crypto_set_app_disabled(id, d, e).await
+            }
+            async fn create_key(
+                &self,
+                app_id: &str,
+                id: &str,
+                kind: &str,
+                label: &str,
+                first: &$crate::NewKeyVersion,
+                e: govcloud_domain::audit::AuditEvent,
+            ) -> $crate::Result<$crate::CryptoKey> {
+                self.crypto_create_key(app_id, id, kind, label, first, e).await
+            }
+            async fn key(&self, app_id: &str, key_id: &str) -> $crate::Result<Option<($crate::CryptoKey, Vec<$crate::KeyVersion>)>> {
+                self.crypto_key(app_id, key_id).await
+            }
+            async fn list_keys(&self, app_id: Option<&str>) -> $crate::Result<Vec<$crate::CryptoKey>> {
+                self.crypto_list_keys(app_id).await
+            }
+            async fn rotate_key(
+                &self,
+                app_id: &str,
+                key_id: &str,
+                next: &$crate::NewKeyVersion,
+                e: govcloud_domain::audit::AuditEvent,
+            ) -> $crate::Result<$crate::CryptoKey> {
+                self.crypto_rotate_key(app_id, key_id, next, e).await
+            }
+            async fn set_key_state(
+                &self,
+                app_id: &str,
+                key_id: &str,
+                state: $crate::KeyState,
+                e: govcloud_domain::audit::AuditEvent,
+            ) -> $crate::Result<$crate::CryptoKey> {
+                self.crypto_set_key_state(app_id, key_id, state, e).await
+            }
+            async fn add_usage(&self, counts: &[($crate::UsageKey, i64)]) -> $crate::Result<()> {
+                self.crypto_add_usage(counts).await
+            }
+            async fn usage(&self, app_id: Option<&str>) -> $crate::Result<Vec<($crate::UsageKey, i64)>> {
+                self.crypto_usage(app_id).await
+            }
+
             async fn audit_head(&self) -> $crate::Result<Option<(i64, [u8; 32])>> {
                 let row: Option<(i64, String)> =
                     sqlx::query_as("SELECT seq, hash FROM audit_head WHERE id = 1")

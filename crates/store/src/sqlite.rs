@@ -8,6 +8,7 @@ use sqlx::sqlite::{
 };
 
 use crate::sql::impl_store;
+use crate::sql_crypto::impl_crypto;
 use crate::Result;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
@@ -42,3 +43,4 @@ impl SqliteStore {
 }
 
 impl_store!(SqliteStore, sqlx::Sqlite, backend = "sqlite", numeric = "");
+impl_crypto!(SqliteStore, sqlx::Sqlite);

@@ -472,3 +472,158 @@ async fn audit_rows_cannot_be_changed_through_sql_and_tampering_is_named() {
     })
     .await;
 }
+
+fn version(blob: &[u8], public: Option<&str>) -> govcloud_store::NewKeyVersion {
+    govcloud_store::NewKeyVersion {
+        wrapped: blob.to_vec(),
+        public_key: public.map(str::to_owned),
+    }
+}
+
+#[tokio::test]
+async fn apps_and_their_keys() {
+    use govcloud_store::{KeyState, NewApp, UsageKey};
+    on_every_backend(|f| async move {
+        let s = f.store.as_ref();
+        let app = |id: &str, name: &str, th: &str| NewApp {
+            id: id.into(),
+            name: name.into(),
+            system_code: Some("jypt".into()),
+            token_hash: th.into(),
+        };
+        let a = s
+            .create_app(&app("app_a", "交易平台", "ta"), ev("app.create", "app_a"))
+            .await
+            .unwrap();
+        s.create_app(&app("app_b", "专家库", "tb"), ev("app.create", "app_b"))
+            .await
+            .unwrap();
+        assert!(matches!(
+            s.create_app(&app("app_c", "交易平台", "tc"), ev("app.create", "x"))
+                .await,
+            Err(StoreError::Conflict(_))
+        ));
+        assert_eq!(s.app_by_token("ta").await.unwrap().unwrap().id, a.id);
+        assert_eq!(s.list_apps().await.unwrap().len(), 2);
+
+        let k = s
+            .create_key(
+                "app_a",
+                "key_1",
+                "sm2-sign",
+                "签名",
+                &version(b"wrapped-1", Some("04ab")),
+                ev("key.create", "key_1"),
+            )
+            .await
+            .unwrap();
+        assert_eq!((k.current_version, k.state), (1, KeyState::Active));
+        assert!(
+            s.key("app_b", "key_1").await.unwrap().is_none(),
+            "keys belong to their app"
+        );
+        let k = s
+            .rotate_key(
+                "app_a",
+                "key_1",
+                &version(b"wrapped-2", Some("04cd")),
+                ev("key.rotate", "key_1"),
+            )
+            .await
+            .unwrap();
+        assert_eq!(k.current_version, 2);
+        let (_, versions) = s.key("app_a", "key_1").await.unwrap().unwrap();
+        let got: Vec<(i32, Option<Vec<u8>>)> = versions
+            .iter()
+            .map(|v| (v.version, v.wrapped.clone()))
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                (2, Some(b"wrapped-2".to_vec())),
+                (1, Some(b"wrapped-1".to_vec()))
+            ]
+        );
+        assert!(
+            !format!("{versions:?}").contains("wrapped-2"),
+            "Debug hides blobs"
+        );
+
+        s.set_key_state(
+            "app_a",
+            "key_1",
+            KeyState::Disabled,
+            ev("key.disable", "key_1"),
+        )
+        .await
+        .unwrap();
+        assert!(matches!(
+            s.rotate_key(
+                "app_a",
+                "key_1",
+                &version(b"w3", None),
+                ev("key.rotate", "key_1")
+            )
+            .await,
+            Err(StoreError::Conflict(_))
+        ));
+        let k = s
+            .set_key_state(
+                "app_a",
+                "key_1",
+                KeyState::Destroyed,
+                ev("key.destroy", "key_1"),
+            )
+            .await
+            .unwrap();
+        assert_eq!(k.state, KeyState::Destroyed);
+        let (_, versions) = s.key("app_a", "key_1").await.unwrap().unwrap();
+        assert!(
+            versions
+                .iter()
+                .all(|v| v.wrapped.is_none() && v.public_key.is_some()),
+            "destroyed: material gone, public keys kept"
+        );
+        assert!(matches!(
+            s.set_key_state(
+                "app_a",
+                "key_1",
+                KeyState::Active,
+                ev("key.enable", "key_1")
+            )
+            .await,
+            Err(StoreError::Conflict(_))
+        ));
+        assert!(matches!(
+            s.set_key_state(
+                "app_b",
+                "key_1",
+                KeyState::Disabled,
+                ev("key.disable", "key_1")
+            )
+            .await,
+            Err(StoreError::NotFound(_))
+        ));
+
+        let u = |op: &str| UsageKey {
+            app_id: "app_a".into(),
+            key_id: "key_1".into(),
+            month: "2026-11".into(),
+            operation: op.into(),
+        };
+        s.add_usage(&[(u("sign"), 3), (u("verify"), 1)])
+            .await
+            .unwrap();
+        s.add_usage(&[(u("sign"), 2)]).await.unwrap();
+        let usage = s.usage(Some("app_a")).await.unwrap();
+        assert_eq!(usage, vec![(u("sign"), 5), (u("verify"), 1)]);
+        assert!(s.usage(Some("app_b")).await.unwrap().is_empty());
+
+        s.set_app_disabled("app_a", true, ev("app.disable", "app_a"))
+            .await
+            .unwrap();
+        assert!(s.app_by_token("ta").await.unwrap().is_none());
+        assert_eq!(chain_ok(s).await, 7, "refused changes wrote nothing");
+    })
+    .await;
+}
