@@ -6,11 +6,15 @@
 
 use std::fmt;
 
+pub mod cms;
 mod keys;
 mod soft;
 
 pub use keys::{sm2_private_scalar_from_pem, Sm2PublicKey};
 pub use soft::{MasterKey, SoftProvider};
+
+/// The binding of wrapped session keys (digital envelopes).
+pub const SESSION_BINDING: &[u8] = b"session";
 
 /// The signer ID GM/T 0009 sets as default (`1234567812345678`).
 pub const DEFAULT_SIGNER_ID: &str = "1234567812345678";
@@ -143,6 +147,8 @@ pub enum CryptoError {
     Decrypt,
     #[error("authentication failed: the ciphertext, tag, IV or AAD was altered")]
     Authentication,
+    #[error("malformed {0}")]
+    Malformed(String),
     #[error("the random source failed")]
     Rng,
     #[error("internal cryptographic error: {0}")]
@@ -216,6 +222,14 @@ pub trait Provider: Send + Sync + 'static {
         aad: &[u8],
         ciphertext: &[u8],
     ) -> Result<Vec<u8>>;
+
+    /// A fresh SM4 session key, returned wrapped (binding `session`) together with the same
+    /// key encrypted to `recipient` (GM/T 0009 ASN.1): SDF_GenerateKeyWithEPK_ECC.
+    fn session_key_for(&self, recipient: &Sm2PublicKey) -> Result<(NewKey, Vec<u8>)>;
+
+    /// Decrypt a session key sent to `key` (an sm2-enc key) and keep it wrapped
+    /// (binding `session`): SDF_ImportKeyWithISK_ECC.
+    fn import_session_key(&self, key: KeyRef<'_>, encrypted: &[u8]) -> Result<NewKey>;
 
     fn sm3(&self, data: &[u8]) -> [u8; 32];
 

@@ -445,6 +445,24 @@ impl Provider for SoftProvider {
         }
     }
 
+    fn session_key_for(&self, recipient: &Sm2PublicKey) -> Result<(NewKey, Vec<u8>)> {
+        let mut k = Zeroizing::new(vec![0u8; 16]);
+        getrandom::fill(&mut k).map_err(|_| CryptoError::Rng)?;
+        let encrypted = self.sm2_encrypt(recipient, &k, CipherFormat::Der)?;
+        Ok((
+            self.new_key(KeyKind::Sm4, crate::SESSION_BINDING, &k)?,
+            encrypted,
+        ))
+    }
+
+    fn import_session_key(&self, key: KeyRef<'_>, encrypted: &[u8]) -> Result<NewKey> {
+        let k = Zeroizing::new(self.sm2_decrypt(key, encrypted, CipherFormat::Der)?);
+        if k.len() != 16 {
+            return Err(CryptoError::Decrypt);
+        }
+        self.new_key(KeyKind::Sm4, crate::SESSION_BINDING, &k)
+    }
+
     fn sm3(&self, data: &[u8]) -> [u8; 32] {
         Sm3::digest(data).into()
     }
