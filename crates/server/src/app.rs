@@ -26,10 +26,11 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     pub console: Arc<console::Templates>,
     pub contracts: Arc<crate::ops::ContractCache>,
+    pub crypto: Arc<crate::crypto::CryptoService>,
 }
 
 impl AppState {
-    pub fn new(store: Arc<dyn Store>) -> Self {
+    pub fn new(store: Arc<dyn Store>, crypto: crate::crypto::CryptoService) -> Self {
         let calendar =
             calendar::parse(crate::CALENDAR).expect("the bundled calendar is checked by tests");
         Self {
@@ -38,6 +39,7 @@ impl AppState {
             calendar: Arc::new(calendar),
             console: Arc::new(console::Templates::new()),
             contracts: Arc::default(),
+            crypto: Arc::new(crypto),
         }
     }
 
@@ -163,9 +165,24 @@ pub async fn serve(state: AppState, addr: SocketAddr) -> anyhow::Result<()> {
     let local = listener.local_addr()?;
     eprintln!("govcloud 已启动 / listening: http://{local}/  (API: http://{local}/api/v1, OpenAPI: http://{local}/api/openapi.json)");
     tracing::info!(%local, backend = state.store.backend(), "serving");
-    axum::serve(listener, router(state))
+    // Usage counters reach the store every few seconds and once more at shutdown.
+    let flusher = {
+        let state = state.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(std::time::Duration::from_secs(5));
+            loop {
+                tick.tick().await;
+                if let Err(e) = state.crypto.flush_usage(state.store.as_ref()).await {
+                    tracing::warn!(error = %e, "usage counters not flushed; will retry");
+                }
+            }
+        })
+    };
+    axum::serve(listener, router(state.clone()))
         .with_graceful_shutdown(shutdown_signal())
         .await?;
+    flusher.abort();
+    state.crypto.flush_usage(state.store.as_ref()).await?;
     eprintln!("govcloud 已停止 / stopped");
     Ok(())
 }

@@ -10,6 +10,8 @@ use sm3::{Digest, Sm3};
 
 pub const SESSION_COOKIE: &str = "govcloud_session";
 pub const TOKEN_PREFIX: &str = "gct_";
+/// Business systems' credentials for the crypto service.
+pub const APP_TOKEN_PREFIX: &str = "gca_";
 pub const SESSION_HOURS: i64 = 8;
 
 /// Argon2id with the crate's defaults (RFC 9106's second recommended option: m=19 MiB, t=2).
@@ -62,6 +64,17 @@ pub fn token_hash(token: &str) -> String {
 
 pub fn new_session_token() -> String {
     random_secret(32)
+}
+
+pub fn new_app_token() -> String {
+    format!("{APP_TOKEN_PREFIX}{}", random_secret(32))
+}
+
+/// A short random identifier such as `key_3f9a…` (64 bits, hex).
+pub fn new_id(prefix: &str) -> String {
+    let mut b = [0u8; 8];
+    OsRng.fill_bytes(&mut b);
+    format!("{prefix}_{}", hex::encode(b))
 }
 
 pub fn new_api_token() -> String {

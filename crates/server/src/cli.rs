@@ -272,7 +272,8 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Serve { listen, demo } => {
             let store = open_store(&cli).await?;
             bootstrap(store.as_ref(), &cli.data_dir, *demo).await?;
-            app::serve(AppState::new(store), *listen).await?;
+            let crypto = crate::crypto::CryptoService::from_environment(&cli.data_dir)?;
+            app::serve(AppState::new(store, crypto), *listen).await?;
         }
         Command::Catalog(cmd) => return catalog(&cli, cmd, fmt).await,
         Command::User(cmd) => user(&cli, cmd, fmt).await?,

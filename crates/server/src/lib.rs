@@ -9,6 +9,7 @@ pub mod app;
 pub mod auth;
 pub mod cli;
 pub mod console;
+pub mod crypto;
 pub mod error;
 pub mod metrics;
 pub mod ops;

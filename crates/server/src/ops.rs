@@ -322,3 +322,184 @@ pub async fn logout(cx: Ctx<'_>, session_token: &str) -> Result<bool, OpError> {
         .delete_session(&auth::token_hash(session_token), ev)
         .await?)
 }
+
+// --- the crypto service -----------------------------------------------------------------
+
+use govcloud_crypto::{KeyKind, NewKey, Provider, Sm2PublicKey};
+use govcloud_store::{App, CryptoKey, NewApp, NewKeyVersion};
+
+/// The app that owns the service's own keys (the BYOK import key); it has no usable credential.
+pub const SERVICE_APP: &str = "_govcloud";
+const IMPORT_KEY: &str = "_import";
+
+pub fn parse_key_kind(s: &str) -> Result<KeyKind, OpError> {
+    KeyKind::parse(s).ok_or_else(|| {
+        OpError::invalid(
+            "invalid_key_type",
+            "密钥类型须为 sm2-sign、sm2-enc 或 sm4",
+            format!("key type {s:?} must be sm2-sign, sm2-enc or sm4"),
+        )
+    })
+}
+
+/// Register a business system's credential; the token is returned once and never stored.
+pub async fn create_app(
+    cx: Ctx<'_>,
+    name: &str,
+    system: Option<&str>,
+) -> Result<(App, String), OpError> {
+    let name = name.trim();
+    if name.is_empty() || name.chars().count() > 100 {
+        return Err(OpError::invalid(
+            "invalid_app_name",
+            "应用名称须为 1–100 个字符",
+            "app name must be 1 to 100 characters",
+        ));
+    }
+    let token = auth::new_app_token();
+    let new = NewApp {
+        id: auth::new_id("app"),
+        name: name.to_owned(),
+        system_code: system.map(str::to_owned),
+        token_hash: auth::token_hash(&token),
+    };
+    let ev = cx.event(
+        "app.create",
+        &new.id,
+        json!({"name": name, "system": system}),
+    );
+    let app = cx.store.create_app(&new, ev).await?;
+    Ok((app, token))
+}
+
+fn version_of(k: &NewKey) -> NewKeyVersion {
+    NewKeyVersion {
+        wrapped: k.blob.clone(),
+        public_key: k.public.as_ref().map(|p| hex::encode(p.to_sec1())),
+    }
+}
+
+/// Generate (or, with `material`, import) a key for `app`; audited, material never stored unwrapped.
+pub async fn create_key(
+    cx: Ctx<'_>,
+    provider: &dyn Provider,
+    app: &App,
+    kind: KeyKind,
+    label: Option<&str>,
+    material: Option<&[u8]>,
+) -> Result<CryptoKey, OpError> {
+    let label = label.map(str::trim).unwrap_or("").to_owned();
+    if label.chars().count() > 100 {
+        return Err(OpError::invalid(
+            "invalid_label",
+            "密钥说明最多 100 个字符",
+            "label must be at most 100 characters",
+        ));
+    }
+    let id = auth::new_id("key");
+    let binding = crate::crypto::binding(&id, 1);
+    let new = match material {
+        Some(m) => provider.import_key(kind, &binding, m),
+        None => provider.generate_key(kind, &binding),
+    }
+    .map_err(|e| OpError::invalid("invalid_key_material", "密钥材料无效", e.to_string()))?;
+    let action = if material.is_some() {
+        "key.import"
+    } else {
+        "key.create"
+    };
+    let ev = cx.event(
+        action,
+        &id,
+        json!({"app": app.id, "type": kind.code(), "label": label}),
+    );
+    Ok(cx
+        .store
+        .create_key(&app.id, &id, kind.code(), &label, &version_of(&new), ev)
+        .await?)
+}
+
+pub async fn rotate_key(
+    cx: Ctx<'_>,
+    provider: &dyn Provider,
+    app: &App,
+    key: &CryptoKey,
+) -> Result<CryptoKey, OpError> {
+    let kind = parse_key_kind(&key.kind)?;
+    let next = provider
+        .generate_key(
+            kind,
+            &crate::crypto::binding(&key.id, key.current_version + 1),
+        )
+        .map_err(|e| OpError::invalid("crypto_unavailable", "生成新版本密钥失败", e.to_string()))?;
+    let ev = cx.event(
+        "key.rotate",
+        &key.id,
+        json!({"app": app.id, "version": key.current_version + 1}),
+    );
+    Ok(cx
+        .store
+        .rotate_key(&app.id, &key.id, &version_of(&next), ev)
+        .await?)
+}
+
+/// The service's SM2 import key (created on first use) and its public key.
+pub async fn service_import_key(
+    cx: Ctx<'_>,
+    provider: &dyn Provider,
+) -> Result<(Sm2PublicKey, crate::crypto::ResolvedKey), crate::error::ApiError> {
+    let store = cx.store;
+    let app = match store.app(SERVICE_APP).await? {
+        Some(a) => a,
+        None => {
+            let new = NewApp {
+                id: SERVICE_APP.into(),
+                name: "govcloud 服务自身".into(),
+                system_code: None,
+                token_hash: auth::token_hash(&auth::random_secret(32)),
+            };
+            match store
+                .create_app(
+                    &new,
+                    cx.event("app.create", SERVICE_APP, json!({"service": true})),
+                )
+                .await
+            {
+                Ok(a) => a,
+                Err(_) => store
+                    .app(SERVICE_APP)
+                    .await?
+                    .ok_or_else(crate::error::ApiError::internal)?,
+            }
+        }
+    };
+    if store.key(&app.id, IMPORT_KEY).await?.is_none() {
+        let new = provider.generate_key(KeyKind::Sm2Enc, &crate::crypto::binding(IMPORT_KEY, 1))?;
+        let ev = cx.event(
+            "key.create",
+            IMPORT_KEY,
+            json!({"app": app.id, "type": "sm2-enc", "label": "BYOK import key"}),
+        );
+        if let Err(e) = store
+            .create_key(
+                &app.id,
+                IMPORT_KEY,
+                "sm2-enc",
+                "BYOK import key",
+                &version_of(&new),
+                ev,
+            )
+            .await
+        {
+            tracing::debug!(error = %e, "import key created concurrently");
+        }
+    }
+    let key = crate::crypto::resolve(store, &app, IMPORT_KEY, &[KeyKind::Sm2Enc]).await?;
+    let (kv, _) = key.current()?;
+    let public = kv
+        .public_key
+        .as_deref()
+        .and_then(|h| hex::decode(h).ok())
+        .ok_or_else(crate::error::ApiError::internal)?;
+    Ok((Sm2PublicKey::from_sec1(&public)?, key))
+}

@@ -78,7 +78,10 @@ async fn spawn_app() -> App {
         .unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    let router = app::router(AppState::new(store.clone()));
+    let crypto = govcloud::crypto::CryptoService::new(Arc::new(
+        govcloud_crypto::SoftProvider::new(govcloud_crypto::MasterKey::generate().unwrap()),
+    ));
+    let router = app::router(AppState::new(store.clone(), crypto));
     tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
     App {
         base: format!("http://{addr}"),

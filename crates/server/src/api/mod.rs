@@ -24,9 +24,11 @@ use crate::app::AppState;
 use crate::auth::{self, SESSION_COOKIE};
 use crate::error::ApiError;
 
+pub mod apps;
 pub mod audit;
 pub mod calendar;
 pub mod catalog;
+pub mod crypto;
 pub mod session;
 pub mod users;
 
@@ -45,6 +47,8 @@ pub mod users;
         (name = "catalog", description = "合同目录 the contract as data"),
         (name = "calendar", description = "工作日历 working-day calendar"),
         (name = "audit", description = "审计日志 the audit chain"),
+        (name = "apps", description = "业务系统应用凭据 business systems' credentials for the crypto service"),
+        (name = "crypto", description = "商用密码服务 国密 services for business systems (app credentials)"),
     )
 )]
 struct ApiDoc;
@@ -84,7 +88,32 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(catalog::validate_catalog))
         .routes(routes!(calendar::working_days))
         .routes(routes!(audit::list_audit))
-        .routes(routes!(audit::verify_audit));
+        .routes(routes!(audit::verify_audit))
+        .routes(routes!(apps::list_apps, apps::create_app))
+        .routes(routes!(apps::disable_app))
+        .routes(routes!(apps::enable_app))
+        .routes(routes!(crypto::create_key, crypto::list_keys))
+        .routes(routes!(crypto::show_key, crypto::destroy_key))
+        .routes(routes!(crypto::rotate_key))
+        .routes(routes!(crypto::disable_key))
+        .routes(routes!(crypto::enable_key))
+        .routes(routes!(crypto::import_key_info))
+        .routes(routes!(crypto::import_key))
+        .routes(routes!(crypto::sign))
+        .routes(routes!(crypto::verify))
+        .routes(routes!(crypto::encrypt))
+        .routes(routes!(crypto::decrypt))
+        .routes(routes!(crypto::hash))
+        .routes(routes!(crypto::hmac))
+        .routes(routes!(crypto::random))
+        .routes(routes!(crypto::envelope_seal))
+        .routes(routes!(crypto::envelope_open))
+        .routes(routes!(crypto::message_sign))
+        .routes(routes!(crypto::message_verify))
+        .routes(routes!(crypto::sign_batch))
+        .routes(routes!(crypto::verify_batch))
+        .routes(routes!(crypto::encrypt_batch))
+        .routes(routes!(crypto::decrypt_batch));
     OpenApiRouter::with_openapi(ApiDoc::openapi()).nest("/api/v1", v1)
 }
 
@@ -106,6 +135,12 @@ impl Allowed for AdminOnly {
 
 /// The audit log is for auditors (and admins, who answer for the installation).
 pub struct AuditReaders;
+
+/// Who manages business systems' credentials: the provider's operators and admins.
+pub struct AppManagers;
+impl Allowed for AppManagers {
+    const ROLES: &'static [Role] = &[Role::Operator, Role::Admin];
+}
 impl Allowed for AuditReaders {
     const ROLES: &'static [Role] = &[Role::Auditor, Role::Admin];
 }
