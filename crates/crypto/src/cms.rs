@@ -85,7 +85,41 @@ fn content_info(
 pub fn seal_envelope(p: &dyn Provider, recipient_cert: &[u8], plaintext: &[u8]) -> Result<Vec<u8>> {
     let cert = parse_certificate(recipient_cert)?;
     let public = Sm2PublicKey::from_certificate(&cert.to_der().map_err(malformed("certificate"))?)?;
-    let (session, encrypted_key) = p.session_key_for(&public)?;
+    seal(
+        p,
+        &public,
+        CmsVersion::V0,
+        RecipientIdentifier::IssuerAndSerialNumber(issuer_and_serial(&cert)),
+        plaintext,
+    )
+}
+
+/// Seal `plaintext` for a bare SM2 public key (no certificate): the recipient is named by a
+/// key identifier, the first 20 bytes of SM3 over the public key's SEC1 form.
+pub fn seal_envelope_to_key(
+    p: &dyn Provider,
+    recipient: &Sm2PublicKey,
+    plaintext: &[u8],
+) -> Result<Vec<u8>> {
+    let ski = OctetString::new(p.sm3(&recipient.to_sec1())[..20].to_vec())
+        .map_err(malformed("key identifier"))?;
+    seal(
+        p,
+        recipient,
+        CmsVersion::V2,
+        RecipientIdentifier::SubjectKeyIdentifier(x509_cert::ext::pkix::SubjectKeyIdentifier(ski)),
+        plaintext,
+    )
+}
+
+fn seal(
+    p: &dyn Provider,
+    public: &Sm2PublicKey,
+    ktri_version: CmsVersion,
+    rid: RecipientIdentifier,
+    plaintext: &[u8],
+) -> Result<Vec<u8>> {
+    let (session, encrypted_key) = p.session_key_for(public)?;
     let session_ref = KeyRef {
         kind: KeyKind::Sm4,
         binding: SESSION_BINDING,
@@ -95,13 +129,18 @@ pub fn seal_envelope(p: &dyn Provider, recipient_cert: &[u8], plaintext: &[u8]) 
     let iv_param = Any::encode_from(&OctetString::new(iv).map_err(malformed("IV"))?)
         .map_err(malformed("IV"))?;
     let ktri = KeyTransRecipientInfo {
-        version: CmsVersion::V0,
-        rid: RecipientIdentifier::IssuerAndSerialNumber(issuer_and_serial(&cert)),
+        version: ktri_version,
+        rid,
         key_enc_alg: alg(OID_SM2_ENCRYPT, None),
         enc_key: OctetString::new(encrypted_key).map_err(malformed("encrypted key"))?,
     };
     let ed = EnvelopedData {
-        version: CmsVersion::V0,
+        // RFC 5652 §6.1: version 2 when a recipient is named by key identifier.
+        version: if ktri_version == CmsVersion::V0 {
+            CmsVersion::V0
+        } else {
+            CmsVersion::V2
+        },
         originator_info: None,
         recip_infos: RecipientInfos(
             SetOfVec::try_from(vec![RecipientInfo::Ktri(ktri)]).map_err(malformed("recipients"))?,

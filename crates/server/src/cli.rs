@@ -81,6 +81,12 @@ enum Command {
     /// Working days on the Chinese holiday calendar.
     #[command(subcommand)]
     Calendar(CalendarCmd),
+    /// Business systems' credentials for the crypto service (应用).
+    #[command(subcommand)]
+    App(AppCmd),
+    /// Keys of the crypto service.
+    #[command(subcommand)]
+    Key(KeyCmd),
     /// Print the OpenAPI document.
     Openapi,
 }
@@ -140,6 +146,44 @@ enum AuditCmd {
     List {
         #[arg(long, default_value_t = 50)]
         limit: i64,
+    },
+}
+
+#[derive(Subcommand)]
+enum AppCmd {
+    /// Issue a credential for a business system; prints its id and bearer token once.
+    Add {
+        name: String,
+        /// Business system code (jypt, zjk, …).
+        #[arg(long)]
+        system: Option<String>,
+    },
+    /// List apps with their key counts and usage.
+    List,
+}
+
+#[derive(Subcommand)]
+enum KeyCmd {
+    /// Import key material for an app (BYOK): an SM2 private key (PEM) or a raw key (hex).
+    Import {
+        #[arg(long)]
+        app: String,
+        /// sm2-sign | sm2-enc | sm4
+        #[arg(long = "type")]
+        kind: String,
+        /// PEM private key file (PKCS#8 or SEC1), for SM2.
+        #[arg(long, conflicts_with = "hex")]
+        pem: Option<PathBuf>,
+        /// The key in hex: 32 hex digits for SM4, 64 for an SM2 private scalar.
+        #[arg(long)]
+        hex: Option<String>,
+        #[arg(long)]
+        label: Option<String>,
+    },
+    /// List keys (all apps, or one).
+    List {
+        #[arg(long)]
+        app: Option<String>,
     },
 }
 
@@ -278,6 +322,8 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Catalog(cmd) => return catalog(&cli, cmd, fmt).await,
         Command::User(cmd) => user(&cli, cmd, fmt).await?,
         Command::Audit(cmd) => return audit(&cli, cmd, fmt).await,
+        Command::App(cmd) => app_cmd(&cli, cmd, fmt).await?,
+        Command::Key(cmd) => key_cmd(&cli, cmd, fmt).await?,
         Command::Calendar(CalendarCmd::AddWorkingDays { from, days }) => {
             let cal =
                 calendar::parse(crate::CALENDAR).map_err(|e| anyhow!("bundled calendar: {e}"))?;
@@ -727,6 +773,144 @@ async fn bootstrap(store: &dyn Store, data_dir: &Path, demo: bool) -> Result<()>
             eprintln!("演示账号 / demo accounts (from {}):", file.display());
             for l in text.lines() {
                 eprintln!("  {l}");
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn app_cmd(cli: &Cli, cmd: &AppCmd, fmt: Format) -> Result<()> {
+    let store = open_store(cli).await?;
+    let who = actor();
+    match cmd {
+        AppCmd::Add { name, system } => {
+            let cx = Ctx {
+                store: store.as_ref(),
+                actor: &who,
+                now: Utc::now(),
+            };
+            let (app, token) = ops::create_app(cx, name, system.as_deref()).await?;
+            if fmt == Format::Json {
+                print_json(&serde_json::json!({"id": app.id, "name": app.name, "token": token}))?;
+            } else {
+                println!("已创建应用 {}（{}）", app.name, app.id);
+                println!("应用凭据 / app token (shown once): {token}");
+            }
+        }
+        AppCmd::List => {
+            let apps = store.list_apps().await?;
+            let keys = store.list_keys(None).await?;
+            let usage = store.usage(None).await?;
+            let rows: Vec<Vec<String>> = apps
+                .iter()
+                .filter(|a| a.id != ops::SERVICE_APP)
+                .map(|a| {
+                    let n_keys = keys.iter().filter(|k| k.app_id == a.id).count();
+                    let ops_count: i64 = usage
+                        .iter()
+                        .filter(|(k, _)| k.app_id == a.id)
+                        .map(|(_, n)| n)
+                        .sum();
+                    vec![
+                        a.id.clone(),
+                        a.name.clone(),
+                        a.system_code.clone().unwrap_or_default(),
+                        n_keys.to_string(),
+                        ops_count.to_string(),
+                        if a.disabled {
+                            "已停用".into()
+                        } else {
+                            "正常".into()
+                        },
+                    ]
+                })
+                .collect();
+            if fmt == Format::Json {
+                let v: Vec<_> = rows.iter().map(|r| serde_json::json!({"id": r[0], "name": r[1], "system": r[2], "keys": r[3].parse::<usize>().unwrap_or(0), "operations": r[4].parse::<i64>().unwrap_or(0), "disabled": r[5] == "已停用"})).collect();
+                print_json(&v)?;
+            } else {
+                print_table(
+                    &["应用编号", "名称", "业务系统", "密钥数", "调用次数", "状态"],
+                    &rows,
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn key_cmd(cli: &Cli, cmd: &KeyCmd, fmt: Format) -> Result<()> {
+    let store = open_store(cli).await?;
+    match cmd {
+        KeyCmd::Import {
+            app,
+            kind,
+            pem,
+            hex: hex_material,
+            label,
+        } => {
+            let kind = ops::parse_key_kind(kind)?;
+            let app = store
+                .app(app)
+                .await?
+                .ok_or_else(|| anyhow!("应用 {app} 不存在 / no app {app}"))?;
+            let material = match (pem, hex_material) {
+                (Some(f), None) => {
+                    let text = zeroize::Zeroizing::new(
+                        std::fs::read_to_string(f)
+                            .with_context(|| format!("cannot read {}", f.display()))?,
+                    );
+                    govcloud_crypto::sm2_private_scalar_from_pem(&text)?
+                }
+                (None, Some(h)) => zeroize::Zeroizing::new(
+                    hex::decode(h.trim()).map_err(|_| anyhow!("--hex is not hexadecimal"))?,
+                ),
+                _ => bail!("give --pem FILE or --hex HEX"),
+            };
+            let crypto = crate::crypto::CryptoService::from_environment(&cli.data_dir)?;
+            let who = actor();
+            let cx = Ctx {
+                store: store.as_ref(),
+                actor: &who,
+                now: Utc::now(),
+            };
+            let key = ops::create_key(
+                cx,
+                crypto.provider.as_ref(),
+                &app,
+                kind,
+                label.as_deref(),
+                Some(&material),
+            )
+            .await?;
+            if fmt == Format::Json {
+                print_json(
+                    &serde_json::json!({"id": key.id, "type": key.kind, "app": key.app_id, "version": key.current_version}),
+                )?;
+            } else {
+                println!("已导入密钥 {}（{}，应用 {}）", key.id, key.kind, app.name);
+            }
+        }
+        KeyCmd::List { app } => {
+            let keys = store.list_keys(app.as_deref()).await?;
+            if fmt == Format::Json {
+                let v: Vec<_> = keys.iter().map(|k| serde_json::json!({"id": k.id, "app": k.app_id, "type": k.kind, "label": k.label, "state": k.state.code(), "version": k.current_version})).collect();
+                print_json(&v)?;
+            } else {
+                let rows: Vec<Vec<String>> = keys
+                    .iter()
+                    .map(|k| {
+                        vec![
+                            k.id.clone(),
+                            k.app_id.clone(),
+                            k.kind.clone(),
+                            k.label.clone(),
+                            k.state.code().to_owned(),
+                            k.current_version.to_string(),
+                        ]
+                    })
+                    .collect();
+                print_table(&["密钥编号", "应用", "类型", "说明", "状态", "版本"], &rows);
             }
         }
     }

@@ -1,113 +1,11 @@
 //! Black-box tests of the HTTP API and console: each test starts the real server on a
 //! random port with a fresh SQLite database (`spawn_app`) and talks HTTP to it.
 
-use std::collections::BTreeMap;
-use std::sync::Arc;
+mod common;
 
-use chrono::Utc;
-use govcloud::app::{self, AppState};
-use govcloud::ops::{self, Ctx};
-use govcloud_store::{SqliteStore, Store};
-use reqwest::{Client, Method, StatusCode};
+use common::{error_code, spawn_app, App, PASSWORD};
+use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
-
-const PASSWORD: &str = "correct horse battery staple";
-
-struct App {
-    base: String,
-    store: Arc<dyn Store>,
-    /// Bearer tokens by role code.
-    tokens: BTreeMap<&'static str, String>,
-    http: Client,
-    _dir: tempfile::TempDir,
-}
-
-impl App {
-    fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.base)
-    }
-
-    fn as_role(&self, method: Method, path: &str, role: &str) -> reqwest::RequestBuilder {
-        self.http
-            .request(method, self.url(path))
-            .bearer_auth(&self.tokens[role])
-    }
-
-    /// Everything a failed request must leave alone: the audit chain's head and the users.
-    async fn state(&self) -> (Option<(i64, [u8; 32])>, Vec<String>) {
-        let head = self.store.audit_head().await.unwrap();
-        let users = self
-            .store
-            .list_users()
-            .await
-            .unwrap()
-            .into_iter()
-            .map(|u| format!("{}:{}:{}:{}", u.name, u.role, u.disabled, u.display_name))
-            .collect();
-        (head, users)
-    }
-}
-
-async fn spawn_app() -> App {
-    let dir = tempfile::tempdir().unwrap();
-    let store: Arc<dyn Store> = Arc::new(
-        SqliteStore::open(&dir.path().join("govcloud.db"))
-            .await
-            .unwrap(),
-    );
-    let mut tokens = BTreeMap::new();
-    for role in ["admin", "purchaser", "operator", "auditor"] {
-        let cx = Ctx {
-            store: store.as_ref(),
-            actor: "test",
-            now: Utc::now(),
-        };
-        let u = ops::create_user(cx, role, role, None, PASSWORD)
-            .await
-            .unwrap();
-        let (t, _) = ops::issue_token(cx, &u, "test").await.unwrap();
-        tokens.insert(role, t);
-    }
-    let cx = Ctx {
-        store: store.as_ref(),
-        actor: "test",
-        now: Utc::now(),
-    };
-    ops::load_catalog(cx, govcloud::BUNDLED_CONTRACT)
-        .await
-        .unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let crypto = govcloud::crypto::CryptoService::new(Arc::new(
-        govcloud_crypto::SoftProvider::new(govcloud_crypto::MasterKey::generate().unwrap()),
-    ));
-    let router = app::router(AppState::new(store.clone(), crypto));
-    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
-    App {
-        base: format!("http://{addr}"),
-        store,
-        tokens,
-        http: Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .unwrap(),
-        _dir: dir,
-    }
-}
-
-async fn error_code(r: reqwest::Response) -> (StatusCode, String, Value) {
-    let status = r.status();
-    let body: Value = r.json().await.unwrap();
-    assert!(
-        body["message_zh"].as_str().is_some_and(|s| !s.is_empty()),
-        "Chinese message: {body}"
-    );
-    assert!(
-        body["message_en"].as_str().is_some_and(|s| !s.is_empty()),
-        "English message: {body}"
-    );
-    (status, body["code"].as_str().unwrap().to_owned(), body)
-}
 
 /// All (method, path) pairs of the OpenAPI document, with path parameters filled in.
 async fn documented_routes(app: &App) -> Vec<(Method, String)> {

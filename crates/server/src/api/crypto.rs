@@ -855,8 +855,10 @@ pub async fn random(
 #[serde(deny_unknown_fields)]
 pub struct SealRequest {
     pub data: String,
-    /// The recipient's SM2 encryption certificate (PEM).
-    pub certificate_pem: String,
+    /// The recipient's SM2 encryption certificate (PEM); or give `public_key_pem`.
+    pub certificate_pem: Option<String>,
+    /// The recipient's SM2 public key (PEM), named in the envelope by key identifier.
+    pub public_key_pem: Option<String>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -865,7 +867,7 @@ pub struct EnvelopeResponse {
     pub envelope: String,
 }
 
-/// Seal data for a recipient's SM2 encryption certificate.
+/// Seal data for a recipient's SM2 encryption certificate or public key.
 #[utoipa::path(post, path = "/crypto/envelope/seal", tag = "crypto", security(("app" = [])),
     request_body = SealRequest,
     responses((status = 200, body = EnvelopeResponse), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
@@ -875,11 +877,18 @@ pub async fn envelope_seal(
     ApiJson(req): ApiJson<SealRequest>,
 ) -> ApiResult<Json<EnvelopeResponse>> {
     let data = b64("data", &req.data)?;
-    let env = cms::seal_envelope(
-        state.crypto.provider.as_ref(),
-        req.certificate_pem.as_bytes(),
-        &data,
-    )?;
+    let p = state.crypto.provider.as_ref();
+    let env = match (&req.certificate_pem, &req.public_key_pem) {
+        (Some(cert), None) => cms::seal_envelope(p, cert.as_bytes(), &data)?,
+        (None, Some(pem)) => cms::seal_envelope_to_key(p, &Sm2PublicKey::from_pem(pem)?, &data)?,
+        _ => {
+            return Err(ApiError::bad_request(
+                "invalid_body",
+                "certificate_pem 与 public_key_pem 须且只须给出一个",
+                "give exactly one of certificate_pem and public_key_pem",
+            ))
+        }
+    };
     state
         .crypto
         .count(&app, "", "envelope.seal", 1, state.now());
