@@ -262,3 +262,183 @@ fn the_openapi_document_is_printed() {
     let v: Value = serde_json::from_str(&ok(&govcloud(dir.path(), &["openapi"]))).unwrap();
     assert!(v["paths"]["/api/v1/catalog"]["get"].is_object());
 }
+
+/// No private or secret key material in the database files, the logs or any response.
+#[test]
+fn key_material_never_appears_in_the_database_logs_or_responses() {
+    let dir = tempfile::tempdir().unwrap();
+    let known = "8c1f4b2a9d3e7f60a5b4c3d2e1f00718";
+    let known_bytes = hex::decode(known).unwrap();
+    let app: Value = serde_json::from_str(&ok(&govcloud(
+        dir.path(),
+        &[
+            "--format",
+            "json",
+            "app",
+            "add",
+            "交易平台",
+            "--system",
+            "jypt",
+        ],
+    )))
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_govcloud"))
+        .args([
+            "--data-dir",
+            dir.path().to_str().unwrap(),
+            "--format",
+            "json",
+            "key",
+            "import",
+            "--app",
+            app["id"].as_str().unwrap(),
+            "--type",
+            "sm4",
+            "--hex",
+            known,
+        ])
+        .env("RUST_LOG", "trace")
+        .output()
+        .unwrap();
+    let key: Value = serde_json::from_str(&ok(&out)).unwrap();
+    let mut logs = String::from_utf8_lossy(&out.stderr).into_owned();
+
+    // Use the key through a running server with verbose logs.
+    let port = 20000 + (std::process::id() % 20000) as u16;
+    let mut server = Command::new(env!("CARGO_BIN_EXE_govcloud"))
+        .args([
+            "--data-dir",
+            dir.path().to_str().unwrap(),
+            "serve",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+        ])
+        .env("RUST_LOG", "trace")
+        .env("GOVCLOUD_ADMIN_PASSWORD", "correct horse battery staple")
+        .stderr(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let bodies = rt.block_on(async {
+        let http = reqwest::Client::new();
+        let base = format!("http://127.0.0.1:{port}/api/v1/crypto");
+        for _ in 0..100 {
+            if http
+                .get(format!("http://127.0.0.1:{port}/healthz"))
+                .send()
+                .await
+                .is_ok()
+            {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        let token = app["token"].as_str().unwrap();
+        let id = key["id"].as_str().unwrap();
+        let mut bodies = String::new();
+        for (path, body) in [
+            (
+                "/encrypt",
+                serde_json::json!({"key_id": id, "plaintext": "c2VjcmV0", "mode": "sm4-gcm"}),
+            ),
+            (
+                "/hmac",
+                serde_json::json!({"key_id": id, "data": "c2VjcmV0"}),
+            ),
+            ("/keys", serde_json::json!({"type": "sm2-sign"})),
+        ] {
+            bodies += &http
+                .post(format!("{base}{path}"))
+                .bearer_auth(token)
+                .json(&body)
+                .send()
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap();
+        }
+        bodies += &http
+            .get(format!("{base}/keys"))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        bodies += &http
+            .get(format!("{base}/keys/{id}"))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        bodies
+    });
+    terminate(&mut server);
+    let out = server.wait_with_output().unwrap();
+    logs += &String::from_utf8_lossy(&out.stderr);
+    logs += &String::from_utf8_lossy(&out.stdout);
+    assert!(
+        logs.contains("DEBUG") || logs.contains("TRACE"),
+        "verbose logs were captured"
+    );
+    assert!(
+        bodies.contains("\"ciphertext\"") && bodies.contains("\"mac\""),
+        "the imported key worked: {bodies}"
+    );
+
+    let forms = [
+        known.to_owned(),
+        known.to_uppercase(),
+        base64::Engine::encode(&base64::engine::general_purpose::STANDARD, &known_bytes),
+    ];
+    for f in &forms {
+        assert!(!logs.contains(f.as_str()), "key material in the logs");
+        assert!(!bodies.contains(f.as_str()), "key material in a response");
+    }
+    let mut files = 0;
+    for entry in std::fs::read_dir(dir.path()).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        if !name.starts_with("govcloud.db") {
+            continue;
+        }
+        let bytes = std::fs::read(&path).unwrap();
+        files += 1;
+        assert!(
+            !bytes
+                .windows(known_bytes.len())
+                .any(|w| w == known_bytes.as_slice()),
+            "raw key bytes in {name}"
+        );
+        for f in &forms {
+            assert!(
+                !bytes.windows(f.len()).any(|w| w == f.as_bytes()),
+                "key material as text in {name}"
+            );
+        }
+    }
+    assert!(files >= 1);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(dir.path().join("master.key"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600, "the master key file is private");
+    }
+}
+
+/// Stop the server as an operator would (SIGTERM), so it shuts down gracefully.
+fn terminate(child: &mut std::process::Child) {
+    let _ = Command::new("kill")
+        .arg("-TERM")
+        .arg(child.id().to_string())
+        .status();
+}
