@@ -45,6 +45,7 @@ impl Templates {
             ("package.html", include_str!("../templates/package.html")),
             ("audit.html", include_str!("../templates/audit.html")),
             ("message.html", include_str!("../templates/message.html")),
+            ("crypto.html", include_str!("../templates/crypto.html")),
         ] {
             env.add_template(name, src)
                 .expect("templates are checked by tests");
@@ -74,6 +75,8 @@ pub fn routes() -> Router<AppState> {
         .route("/logout", post(logout))
         .route("/packages/{number}", get(package_page))
         .route("/audit", get(audit_page))
+        .route("/crypto", get(crypto_page))
+        .route("/crypto/apps", post(crypto_create_app))
         .route(
             "/assets/htmx.min.js",
             get(|| async { asset(HTMX, "text/javascript; charset=utf-8") }),
@@ -514,4 +517,155 @@ async fn audit_page(State(state): State<AppState>, parts: Parts) -> Response {
         "audit.html",
         context! { viewer => Viewer::from(&user), rows, verdict },
     )
+}
+
+const KEY_STATE_ZH: [(&str, &str); 3] = [
+    ("active", "启用"),
+    ("disabled", "已停用"),
+    ("destroyed", "已销毁"),
+];
+
+/// 密码服务: apps, their keys (never the secret part) and usage; operators issue credentials.
+async fn crypto_page(State(state): State<AppState>, parts: Parts) -> Response {
+    let user = match viewer(&state, &parts).await {
+        Ok(u) => u,
+        Err(r) => return r,
+    };
+    render_crypto(&state, &user, None, None).await
+}
+
+async fn render_crypto(
+    state: &AppState,
+    user: &User,
+    new_app: Option<minijinja::Value>,
+    error: Option<String>,
+) -> Response {
+    let loaded = async {
+        let apps = state.store.list_apps().await?;
+        let keys = state.store.list_keys(None).await?;
+        let usage: Vec<_> = state
+            .store
+            .usage(None)
+            .await?
+            .into_iter()
+            .chain(state.crypto.pending(None))
+            .collect();
+        Ok::<_, govcloud_store::StoreError>((apps, keys, usage))
+    };
+    let (apps, keys, usage) = match loaded.await {
+        Ok(x) => x,
+        Err(e) => {
+            tracing::error!(error = %e, "crypto page");
+            return message(
+                state,
+                user,
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "无法读取密码服务数据",
+                "详情见服务器日志。",
+            );
+        }
+    };
+    let month = state
+        .now()
+        .with_timezone(&chrono_tz::Asia::Shanghai)
+        .format("%Y-%m")
+        .to_string();
+    let apps: Vec<_> = apps
+        .iter()
+        .filter(|a| a.id != ops::SERVICE_APP)
+        .map(|a| {
+            let operations: i64 = usage.iter().filter(|(k, _)| k.app_id == a.id).map(|(_, n)| n).sum();
+            let app_keys: Vec<_> = keys
+                .iter()
+                .filter(|k| k.app_id == a.id)
+                .map(|k| {
+                    let mut per_op: Vec<String> = usage
+                        .iter()
+                        .filter(|(u, _)| u.key_id == k.id && u.month == month)
+                        .map(|(u, n)| format!("{} {n}", u.operation))
+                        .collect();
+                    per_op.sort();
+                    let state_zh = KEY_STATE_ZH.iter().find(|(c, _)| *c == k.state.code()).map_or(k.state.code(), |(_, z)| z);
+                    context! { id => k.id.clone(), kind => k.kind.clone(), label => k.label.clone(), state => state_zh,
+                               version => k.current_version, created_at => crate::shanghai_time(k.created_at), usage => per_op.join("，") }
+                })
+                .collect();
+            context! { id => a.id.clone(), name => a.name.clone(), system => a.system_code.clone(), disabled => a.disabled,
+                       created_at => crate::shanghai_time(a.created_at), operations, keys => app_keys }
+        })
+        .collect();
+    let systems: Vec<_> = match state.contract().await {
+        Ok(Some((_, c))) => c
+            .systems
+            .iter()
+            .map(|s| context! { code => s.code.to_string(), name => s.name.clone() })
+            .collect(),
+        _ => Vec::new(),
+    };
+    state.console.render(
+        "crypto.html",
+        context! { viewer => Viewer::from(user), apps, systems, new_app, error,
+        can_manage => matches!(user.role, Role::Operator | Role::Admin) },
+    )
+}
+
+#[derive(Deserialize)]
+struct NewAppForm {
+    name: String,
+    system: Option<String>,
+}
+
+async fn crypto_create_app(
+    State(state): State<AppState>,
+    parts: Parts,
+    form: Result<Form<NewAppForm>, axum::extract::rejection::FormRejection>,
+) -> Response {
+    let user = match viewer(&state, &parts).await {
+        Ok(u) => u,
+        Err(r) => return r,
+    };
+    if !matches!(user.role, Role::Operator | Role::Admin) {
+        return message(
+            &state,
+            &user,
+            StatusCode::FORBIDDEN,
+            "无权操作",
+            "仅服务商运维与管理员可签发应用凭据。",
+        );
+    }
+    let Ok(Form(f)) = form else {
+        return render_crypto(&state, &user, None, Some("请填写应用名称".into())).await;
+    };
+    let system = f.system.filter(|s| !s.is_empty());
+    match ops::create_app(state.ctx(user.name.as_str()), &f.name, system.as_deref()).await {
+        Ok((app, token)) => {
+            render_crypto(
+                &state,
+                &user,
+                Some(context! { id => app.id, name => app.name, token }),
+                None,
+            )
+            .await
+        }
+        Err(ops::OpError::Invalid { zh, .. }) => render_crypto(&state, &user, None, Some(zh)).await,
+        Err(ops::OpError::Store(govcloud_store::StoreError::Conflict(_))) => {
+            render_crypto(
+                &state,
+                &user,
+                None,
+                Some(format!("应用「{}」已存在", f.name.trim())),
+            )
+            .await
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "console: create app");
+            message(
+                &state,
+                &user,
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "签发失败",
+                "详情见服务器日志。",
+            )
+        }
+    }
 }

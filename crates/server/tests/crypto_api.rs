@@ -644,3 +644,98 @@ fn seal_to_public_key(public: &govcloud_crypto::Sm2PublicKey, material: &[u8]) -
     let p = govcloud_crypto::SoftProvider::new(govcloud_crypto::MasterKey::generate().unwrap());
     govcloud_crypto::cms::seal_envelope_to_key(&p, public, material).unwrap()
 }
+
+#[tokio::test]
+async fn the_console_crypto_page() {
+    let app = spawn_app().await;
+    let login = |user: &'static str| {
+        let app = &app;
+        async move {
+            let r = app
+                .http
+                .post(app.url("/login"))
+                .form(&[
+                    ("username", user),
+                    ("password", common::PASSWORD),
+                    ("next", "/"),
+                ])
+                .send()
+                .await
+                .unwrap();
+            r.headers()["set-cookie"]
+                .to_str()
+                .unwrap()
+                .split(';')
+                .next()
+                .unwrap()
+                .to_owned()
+        }
+    };
+    let ops = login("operator").await;
+    let page = app
+        .http
+        .post(app.url("/crypto/apps"))
+        .header("cookie", &ops)
+        .form(&[("name", "评标专家库管理系统"), ("system", "zjk")])
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains("id=\"new-app\"") && page.contains("gca_"),
+        "the token is shown once after issuing"
+    );
+    let token = page
+        .split("gca_")
+        .nth(1)
+        .unwrap()
+        .split('<')
+        .next()
+        .unwrap();
+    let c = Client {
+        app: &app,
+        token: format!("gca_{token}"),
+        id: String::new(),
+    };
+    let key = c.key("sm4").await;
+    c.ok(
+        "/encrypt",
+        json!({"key_id": key, "plaintext": "YQ==", "mode": "sm4-ctr"}),
+    )
+    .await;
+
+    let buyer = login("purchaser").await;
+    let page = app
+        .http
+        .get(app.url("/crypto"))
+        .header("cookie", &buyer)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains("评标专家库管理系统") && page.contains(&key) && page.contains("encrypt 1"),
+        "keys and usage are listed"
+    );
+    assert!(
+        !page.contains("gca_"),
+        "the credential is never shown again"
+    );
+    assert!(
+        !page.contains("签发应用凭据</button>"),
+        "purchasers do not issue credentials"
+    );
+    let r = app
+        .http
+        .post(app.url("/crypto/apps"))
+        .header("cookie", &buyer)
+        .form(&[("name", "x")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+}
