@@ -5,17 +5,29 @@
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
-use govcloud_crypto::{CryptoError, KeyKind, KeyRef, MasterKey, Provider, SoftProvider};
+use govcloud_crypto::{
+    CryptoError, KeyKind, KeyRef, MasterKey, Provider, Sm2PublicKey, SoftProvider,
+};
 use govcloud_store::{App, CryptoKey, KeyState, KeyVersion, Store, UsageKey};
 
 use crate::error::ApiError;
 
+/// How long a credential or key looked up in the store is trusted without asking again.
+/// Changes made through this server take effect at once (the entry is dropped); changes
+/// made elsewhere (the CLI, another replica) within this time.
+const CACHE_TTL: Duration = Duration::from_secs(2);
+
+type KeyCache = HashMap<(String, String), (Instant, Option<Arc<ResolvedKey>>)>;
+
 pub struct CryptoService {
     pub provider: Arc<dyn Provider>,
     usage: Mutex<HashMap<UsageKey, i64>>,
+    apps: Mutex<HashMap<String, (Instant, Option<App>)>>,
+    keys: Mutex<KeyCache>,
 }
 
 impl CryptoService {
@@ -23,7 +35,87 @@ impl CryptoService {
         Self {
             provider,
             usage: Mutex::default(),
+            apps: Mutex::default(),
+            keys: Mutex::default(),
         }
+    }
+
+    /// The enabled app behind a credential hash (cached briefly).
+    pub async fn app_by_token(
+        &self,
+        store: &dyn Store,
+        token_hash: &str,
+    ) -> Result<Option<App>, govcloud_store::StoreError> {
+        if let Some((at, app)) = self
+            .apps
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(token_hash)
+        {
+            if at.elapsed() < CACHE_TTL {
+                return Ok(app.clone());
+            }
+        }
+        let app = store.app_by_token(token_hash).await?;
+        let mut m = self.apps.lock().unwrap_or_else(|e| e.into_inner());
+        if m.len() > 10_000 {
+            m.clear();
+        }
+        m.insert(token_hash.to_owned(), (Instant::now(), app.clone()));
+        Ok(app)
+    }
+
+    /// Forget cached credentials after a change made here.
+    pub fn forget_app(&self) {
+        self.apps.lock().unwrap_or_else(|e| e.into_inner()).clear();
+    }
+
+    /// Forget a cached key after a change made here.
+    pub fn forget_key(&self, app_id: &str, key_id: &str) {
+        self.keys
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&(app_id.to_owned(), key_id.to_owned()));
+    }
+
+    /// Find `key_id` among `app`'s keys, active and of one of the `allowed` kinds.
+    pub async fn resolve(
+        &self,
+        store: &dyn Store,
+        app: &App,
+        key_id: &str,
+        allowed: &[KeyKind],
+    ) -> Result<Arc<ResolvedKey>, ApiError> {
+        let id = (app.id.clone(), key_id.to_owned());
+        let cached = self
+            .keys
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&id)
+            .filter(|(at, _)| at.elapsed() < CACHE_TTL)
+            .map(|(_, k)| k.clone());
+        let found = match cached {
+            Some(k) => k,
+            None => {
+                let k = load(store, app, key_id).await?.map(Arc::new);
+                let mut m = self.keys.lock().unwrap_or_else(|e| e.into_inner());
+                if m.len() > 10_000 {
+                    m.clear();
+                }
+                m.insert(id, (Instant::now(), k.clone()));
+                k
+            }
+        };
+        let key = found.ok_or_else(|| {
+            ApiError::new(
+                StatusCode::NOT_FOUND,
+                "key_not_found",
+                format!("密钥 {key_id} 不存在或不属于当前应用"),
+                format!("key {key_id} does not exist or belongs to another app"),
+            )
+        })?;
+        check(&key, allowed)?;
+        Ok(key)
     }
 
     /// The software provider with the master key from `GOVCLOUD_MASTER_KEY` (32 hex digits)
@@ -100,8 +192,9 @@ pub fn binding(key_id: &str, version: i32) -> Vec<u8> {
 pub struct ResolvedKey {
     pub key: CryptoKey,
     pub kind: KeyKind,
-    /// Newest first; destroyed versions are absent.
+    /// Newest first, each with its wrapping binding and, for SM2, its parsed public key.
     pub versions: Vec<(KeyVersion, Vec<u8>)>,
+    pub publics: Vec<Option<Sm2PublicKey>>,
 }
 
 impl ResolvedKey {
@@ -161,22 +254,41 @@ fn destroyed(id: &str) -> ApiError {
     )
 }
 
-/// Find `key_id` among `app`'s keys, active and of one of the `allowed` kinds.
-pub async fn resolve(
-    store: &dyn Store,
-    app: &App,
-    key_id: &str,
-    allowed: &[KeyKind],
-) -> Result<ResolvedKey, ApiError> {
+async fn load(store: &dyn Store, app: &App, key_id: &str) -> Result<Option<ResolvedKey>, ApiError> {
     let Some((key, versions)) = store.key(&app.id, key_id).await? else {
-        return Err(ApiError::new(
-            StatusCode::NOT_FOUND,
-            "key_not_found",
-            format!("密钥 {key_id} 不存在或不属于当前应用"),
-            format!("key {key_id} does not exist or belongs to another app"),
-        ));
+        return Ok(None);
     };
-    match key.state {
+    let kind = KeyKind::parse(&key.kind).ok_or_else(|| {
+        tracing::error!(key = key_id, kind = key.kind, "stored key of unknown kind");
+        ApiError::internal()
+    })?;
+    let publics = versions
+        .iter()
+        .map(|v| {
+            v.public_key
+                .as_deref()
+                .and_then(|h| hex::decode(h).ok())
+                .and_then(|b| Sm2PublicKey::from_sec1(&b).ok())
+        })
+        .collect();
+    let versions = versions
+        .into_iter()
+        .map(|v| {
+            let b = binding(&key.id, v.version);
+            (v, b)
+        })
+        .collect();
+    Ok(Some(ResolvedKey {
+        kind,
+        versions,
+        publics,
+        key,
+    }))
+}
+
+fn check(key: &ResolvedKey, allowed: &[KeyKind]) -> Result<(), ApiError> {
+    let key_id = &key.key.id;
+    match key.key.state {
         KeyState::Active => {}
         KeyState::Disabled => {
             return Err(ApiError::new(
@@ -188,11 +300,8 @@ pub async fn resolve(
         }
         KeyState::Destroyed => return Err(destroyed(key_id)),
     }
-    let kind = KeyKind::parse(&key.kind).ok_or_else(|| {
-        tracing::error!(key = key_id, kind = key.kind, "stored key of unknown kind");
-        ApiError::internal()
-    })?;
-    if !allowed.contains(&kind) {
+    if !allowed.contains(&key.kind) {
+        let kind = key.kind;
         let want: Vec<&str> = allowed.iter().map(|k| k.code()).collect();
         return Err(ApiError::bad_request(
             "wrong_key_type",
@@ -206,15 +315,7 @@ pub async fn resolve(
             ),
         ));
     }
-    let versions = versions.into_iter().map(|v| {
-        let b = binding(&key.id, v.version);
-        (v, b)
-    });
-    Ok(ResolvedKey {
-        kind,
-        versions: versions.collect(),
-        key,
-    })
+    Ok(())
 }
 
 /// Crypto failures as API errors: what the caller sent is at fault (4xx), except a key that

@@ -446,9 +446,9 @@ pub async fn rotate_key(
 /// The service's SM2 import key (created on first use) and its public key.
 pub async fn service_import_key(
     cx: Ctx<'_>,
-    provider: &dyn Provider,
-) -> Result<(Sm2PublicKey, crate::crypto::ResolvedKey), crate::error::ApiError> {
-    let store = cx.store;
+    cache: &crate::crypto::CryptoService,
+) -> Result<(Sm2PublicKey, Arc<crate::crypto::ResolvedKey>), crate::error::ApiError> {
+    let (store, provider) = (cx.store, cache.provider.as_ref());
     let app = match store.app(SERVICE_APP).await? {
         Some(a) => a,
         None => {
@@ -494,12 +494,14 @@ pub async fn service_import_key(
             tracing::debug!(error = %e, "import key created concurrently");
         }
     }
-    let key = crate::crypto::resolve(store, &app, IMPORT_KEY, &[KeyKind::Sm2Enc]).await?;
-    let (kv, _) = key.current()?;
-    let public = kv
-        .public_key
-        .as_deref()
-        .and_then(|h| hex::decode(h).ok())
+    let key = cache
+        .resolve(store, &app, IMPORT_KEY, &[KeyKind::Sm2Enc])
+        .await?;
+    let public = key
+        .publics
+        .first()
+        .cloned()
+        .flatten()
         .ok_or_else(crate::error::ApiError::internal)?;
-    Ok((Sm2PublicKey::from_sec1(&public)?, key))
+    Ok((public, key))
 }

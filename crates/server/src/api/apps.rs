@@ -132,6 +132,7 @@ async fn set_disabled(
     };
     let ev = govcloud_domain::audit::AuditEvent::new(state.now(), actor, action, id, "{}".into());
     let app = state.store.set_app_disabled(id, disabled, ev).await?;
+    state.crypto.forget_app();
     Ok(Json(dto(&app, &app_figures(state).await?)))
 }
 

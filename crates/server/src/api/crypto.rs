@@ -22,7 +22,7 @@ use zeroize::Zeroizing;
 use super::{utc, ApiJson, ApiPath};
 use crate::app::AppState;
 use crate::auth;
-use crate::crypto::{resolve, ResolvedKey};
+use crate::crypto::ResolvedKey;
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::ops;
 
@@ -51,7 +51,11 @@ impl FromRequestParts<AppState> for AppCaller {
                 "an app credential is required: Authorization: Bearer gca_… (issued with govcloud app add)",
             ));
         };
-        match state.store.app_by_token(&auth::token_hash(token)).await? {
+        match state
+            .crypto
+            .app_by_token(state.store.as_ref(), &auth::token_hash(token))
+            .await?
+        {
             Some(app) => Ok(AppCaller(app)),
             None => Err(ApiError::new(
                 StatusCode::UNAUTHORIZED,
@@ -227,6 +231,7 @@ pub async fn rotate_key(
     let k = own_key(&state, &app, &id).await?;
     let actor = app_actor(&app);
     let k = ops::rotate_key(state.ctx(&actor), state.crypto.provider.as_ref(), &app, &k).await?;
+    state.crypto.forget_key(&app.id, &k.id);
     Ok(Json(key_dto(&state, &app, &k).await?))
 }
 
@@ -303,8 +308,7 @@ pub async fn import_key_info(
     State(state): State<AppState>,
     AppCaller(_app): AppCaller,
 ) -> ApiResult<Json<ImportKeyDto>> {
-    let (key, _) =
-        ops::service_import_key(state.ctx("system"), state.crypto.provider.as_ref()).await?;
+    let (key, _) = ops::service_import_key(state.ctx("system"), &state.crypto).await?;
     Ok(Json(ImportKeyDto {
         public_key_pem: key.to_pem(),
         algorithm: "SM2 key transport, SM4-CBC (GM/T 0010 EnvelopedData)".into(),
@@ -335,7 +339,7 @@ pub async fn import_key(
     let kind = ops::parse_key_kind(&req.kind)?;
     let envelope = b64("envelope", &req.envelope)?;
     let p = state.crypto.provider.as_ref();
-    let (_, import) = ops::service_import_key(state.ctx("system"), p).await?;
+    let (_, import) = ops::service_import_key(state.ctx("system"), &state.crypto).await?;
     let (material, _) = try_versions(&import, None, true, |r| cms::open_envelope(p, r, &envelope))?;
     let material = Zeroizing::new(material);
     let actor = app_actor(&app);
@@ -429,7 +433,10 @@ async fn do_sign(state: &AppState, app: &App, req: &SignRequest) -> ApiResult<Si
     let format = sig_format(req.format.as_deref())?;
     let (data, digest) = (opt_b64("data", &req.data)?, opt_b64("digest", &req.digest)?);
     let input = sign_input(&data, &digest)?;
-    let key = resolve(state.store.as_ref(), app, &req.key_id, &[KeyKind::Sm2Sign]).await?;
+    let key = state
+        .crypto
+        .resolve(state.store.as_ref(), app, &req.key_id, &[KeyKind::Sm2Sign])
+        .await?;
     let (kv, kref) = key.current()?;
     let sig =
         state
@@ -485,14 +492,14 @@ async fn do_verify(state: &AppState, app: &App, req: &VerifyRequest) -> ApiResul
     let p = &state.crypto.provider;
     let out = match (&req.key_id, &req.public_key_pem, &req.certificate_pem) {
         (Some(key_id), None, None) => {
-            let key = resolve(state.store.as_ref(), app, key_id, &[KeyKind::Sm2Sign]).await?;
+            let key = state
+                .crypto
+                .resolve(state.store.as_ref(), app, key_id, &[KeyKind::Sm2Sign])
+                .await?;
             let mut found = None;
-            for (kv, _) in &key.versions {
-                let Some(public) = kv.public_key.as_deref().and_then(|h| hex::decode(h).ok())
-                else {
-                    continue;
-                };
-                if p.verify(&Sm2PublicKey::from_sec1(&public)?, id, input, &sig, format)? {
+            for ((kv, _), public) in key.versions.iter().zip(&key.publics) {
+                let Some(public) = public else { continue };
+                if p.verify(public, id, input, &sig, format)? {
                     found = Some(kv.version);
                     break;
                 }
@@ -589,7 +596,10 @@ async fn do_encrypt(
     let p = &state.crypto.provider;
     let out = if req.mode == "sm2" {
         let format = cipher_format(req.format.as_deref())?;
-        let key = resolve(state.store.as_ref(), app, &req.key_id, &[KeyKind::Sm2Enc]).await?;
+        let key = state
+            .crypto
+            .resolve(state.store.as_ref(), app, &req.key_id, &[KeyKind::Sm2Enc])
+            .await?;
         let (kv, _) = key.current()?;
         let public = kv
             .public_key
@@ -613,7 +623,10 @@ async fn do_encrypt(
                 "aad applies to sm4-gcm only",
             ));
         }
-        let key = resolve(state.store.as_ref(), app, &req.key_id, &[KeyKind::Sm4]).await?;
+        let key = state
+            .crypto
+            .resolve(state.store.as_ref(), app, &req.key_id, &[KeyKind::Sm4])
+            .await?;
         let (kv, kref) = key.current()?;
         let (ct, iv) = p.sm4_encrypt(kref, mode, iv.as_deref(), &aad, &pt)?;
         EncryptResponse {
@@ -696,7 +709,10 @@ async fn do_decrypt(
     let p = &state.crypto.provider;
     let (pt, version) = if req.mode == "sm2" {
         let format = cipher_format(req.format.as_deref())?;
-        let key = resolve(state.store.as_ref(), app, &req.key_id, &[KeyKind::Sm2Enc]).await?;
+        let key = state
+            .crypto
+            .resolve(state.store.as_ref(), app, &req.key_id, &[KeyKind::Sm2Enc])
+            .await?;
         try_versions(&key, req.key_version, true, |r| {
             p.sm2_decrypt(r, &ct, format)
         })?
@@ -704,7 +720,10 @@ async fn do_decrypt(
         let mode = sm4_mode(&req.mode).ok_or_else(|| bad_mode(&req.mode))?;
         let iv = opt_b64("iv", &req.iv)?.ok_or_else(|| missing("iv", "iv"))?;
         let aad = opt_b64("aad", &req.aad)?.unwrap_or_default();
-        let key = resolve(state.store.as_ref(), app, &req.key_id, &[KeyKind::Sm4]).await?;
+        let key = state
+            .crypto
+            .resolve(state.store.as_ref(), app, &req.key_id, &[KeyKind::Sm4])
+            .await?;
         try_versions(&key, req.key_version, mode == Sm4Mode::Gcm, |r| {
             p.sm4_decrypt(r, mode, &iv, &aad, &ct)
         })?
@@ -792,7 +811,10 @@ pub async fn hmac(
     let p = &state.crypto.provider;
     let mac = match (&req.key_id, &req.key) {
         (Some(id), None) => {
-            let key = resolve(state.store.as_ref(), &app, id, &[KeyKind::Sm4]).await?;
+            let key = state
+                .crypto
+                .resolve(state.store.as_ref(), &app, id, &[KeyKind::Sm4])
+                .await?;
             let (_, r) = key.current()?;
             p.hmac_sm3(MacKey::Stored(r), &data)?
         }
@@ -921,7 +943,10 @@ pub async fn envelope_open(
     ApiJson(req): ApiJson<OpenRequest>,
 ) -> ApiResult<Json<OpenResponse>> {
     let env = b64("envelope", &req.envelope)?;
-    let key = resolve(state.store.as_ref(), &app, &req.key_id, &[KeyKind::Sm2Enc]).await?;
+    let key = state
+        .crypto
+        .resolve(state.store.as_ref(), &app, &req.key_id, &[KeyKind::Sm2Enc])
+        .await?;
     let p = state.crypto.provider.as_ref();
     let (data, version) = try_versions(&key, None, true, |r| cms::open_envelope(p, r, &env))?;
     state
@@ -962,7 +987,10 @@ pub async fn message_sign(
     ApiJson(req): ApiJson<MessageSignRequest>,
 ) -> ApiResult<Json<MessageResponse>> {
     let data = b64("data", &req.data)?;
-    let key = resolve(state.store.as_ref(), &app, &req.key_id, &[KeyKind::Sm2Sign]).await?;
+    let key = state
+        .crypto
+        .resolve(state.store.as_ref(), &app, &req.key_id, &[KeyKind::Sm2Sign])
+        .await?;
     let (kv, r) = key.current()?;
     let msg = cms::sign_message(
         state.crypto.provider.as_ref(),
