@@ -255,6 +255,7 @@ async fn change_state(
         json!({"app": app.id}).to_string(),
     );
     let k = state.store.set_key_state(&app.id, id, to, ev).await?;
+    state.crypto.forget_key(&app.id, id);
     Ok(Json(key_dto(state, app, &k).await?))
 }
 
