@@ -60,6 +60,16 @@ fn sm2(c: &mut Criterion) {
                 .unwrap())
         })
     });
+    let crate_vk =
+        sm2::dsa::VerifyingKey::from_sec1_bytes(DEFAULT_SIGNER_ID, &public.to_sec1()).unwrap();
+    let crate_sig = sm2::dsa::Signature::from_der(&sig).unwrap();
+    g.bench_function(
+        "verify (256 B, sm2 crate's constant-time verifier, for comparison)",
+        |b| {
+            use sm2::dsa::signature::Verifier;
+            b.iter(|| crate_vk.verify(black_box(&msg), &crate_sig).unwrap())
+        },
+    );
     g.bench_function("encrypt (32 B)", |b| {
         b.iter(|| {
             p.sm2_encrypt(&epub, black_box(&msg[..32]), CipherFormat::Der)

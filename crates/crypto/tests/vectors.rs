@@ -433,3 +433,55 @@ fn wycheproof_sm4_gcm() {
         "{checked} checked, {unsupported} with unsupported sizes"
     );
 }
+
+/// The provider's variable-time verification gives the same answers as `sm2`'s own verifier.
+#[test]
+fn fast_verification_agrees_with_the_crate() {
+    use sm2::dsa::signature::Verifier;
+    use sm2::dsa::{Signature, VerifyingKey};
+    let p = provider();
+    let other = p
+        .generate_key(KeyKind::Sm2Sign, b"o/1")
+        .unwrap()
+        .public
+        .unwrap();
+    let (mut agree, mut valid) = (0, 0);
+    for i in 0..150u32 {
+        let k = p.generate_key(KeyKind::Sm2Sign, b"test/1").unwrap();
+        let public = k.public.clone().unwrap();
+        let msg = format!("message {i}");
+        let sig = p
+            .sign(
+                key_ref(KeyKind::Sm2Sign, &k),
+                DEFAULT_SIGNER_ID,
+                SignInput::Data(msg.as_bytes()),
+                SigFormat::Raw,
+            )
+            .unwrap();
+        let crate_vk = VerifyingKey::from_sec1_bytes(DEFAULT_SIGNER_ID, &public.to_sec1()).unwrap();
+        let other_vk = VerifyingKey::from_sec1_bytes(DEFAULT_SIGNER_ID, &other.to_sec1()).unwrap();
+        let mut bad_sig = sig.clone();
+        bad_sig[(i as usize) % 64] ^= 1 << (i % 8);
+        let cases: [(&Sm2PublicKey, &VerifyingKey, &[u8], &[u8]); 4] = [
+            (&public, &crate_vk, msg.as_bytes(), &sig),
+            (&public, &crate_vk, b"other message", &sig),
+            (&other, &other_vk, msg.as_bytes(), &sig),
+            (&public, &crate_vk, msg.as_bytes(), &bad_sig),
+        ];
+        for (pk, vk, m, s) in cases {
+            let ours = p.verify(pk, DEFAULT_SIGNER_ID, SignInput::Data(m), s, SigFormat::Raw);
+            let theirs = Signature::from_slice(s).map(|sig| vk.verify(m, &sig).is_ok());
+            match (ours, theirs) {
+                (Ok(a), Ok(b)) => {
+                    assert_eq!(a, b, "case {i}");
+                    valid += a as u32;
+                }
+                (Err(_), Err(_)) => {}
+                (a, b) => panic!("case {i}: ours {a:?}, crate {b:?}"),
+            }
+            agree += 1;
+        }
+    }
+    assert_eq!(agree, 600);
+    assert_eq!(valid, 150, "exactly the genuine signatures verify");
+}
