@@ -33,5 +33,19 @@ read -r value unit <<<"$prim"
 per_core=$(python3 -c "print(round($value * (1000 if '$unit' == 'K' else 1)))")
 echo "verify/s on one core: $per_core"
 echo "== through the API (wrk, 1 thread, 32 connections, ${secs}s; server and wrk share the cores)"
-rps=$(wrk -t1 -c32 -d"${secs}s" -s "$work/verify.lua" "$api/verify" | tee /dev/stderr | awk '/Requests\/sec/ {print $2}')
-python3 -c "print(f'API verify requests/s: {float($rps):.0f} = {float($rps)/$per_core:.2f} x the single-core primitive rate')"
+ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+hz=$(getconf CLK_TCK)
+before=$(ticks $server)
+wrk_out=$( { /usr/bin/time -f "WRKCPU %U %S" wrk -t1 -c32 -d"${secs}s" -s "$work/verify.lua" "$api/verify"; } 2>&1 )
+after=$(ticks $server)
+echo "$wrk_out" | grep -v WRKCPU
+rps=$(echo "$wrk_out" | awk '/Requests\/sec/ {print $2}')
+wrk_cpu=$(echo "$wrk_out" | awk '/WRKCPU/ {print $2 + $3}')
+python3 - <<PY
+rps, per_core, secs = float("$rps"), $per_core, $secs
+server_cores = ($after - $before) / $hz / secs
+wrk_cores = float("$wrk_cpu") / secs
+print(f"API verify requests/s: {rps:.0f} = {rps/per_core:.2f} x the single-core primitive rate")
+print(f"CPU used: server {server_cores:.2f} cores, wrk {wrk_cores:.2f} cores (of 2)")
+print(f"per server core: {rps/server_cores:.0f} requests/s = {rps/server_cores/per_core:.0%} of the bare primitive")
+PY
