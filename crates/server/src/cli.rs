@@ -798,37 +798,24 @@ async fn app_cmd(cli: &Cli, cmd: &AppCmd, fmt: Format) -> Result<()> {
             }
         }
         AppCmd::List => {
-            let apps = store.list_apps().await?;
-            let keys = store.list_keys(None).await?;
-            let usage = store.usage(None).await?;
-            let rows: Vec<Vec<String>> = apps
-                .iter()
-                .filter(|a| a.id != ops::SERVICE_APP)
-                .map(|a| {
-                    let n_keys = keys.iter().filter(|k| k.app_id == a.id).count();
-                    let ops_count: i64 = usage
-                        .iter()
-                        .filter(|(k, _)| k.app_id == a.id)
-                        .map(|(_, n)| n)
-                        .sum();
-                    vec![
-                        a.id.clone(),
-                        a.name.clone(),
-                        a.system_code.clone().unwrap_or_default(),
-                        n_keys.to_string(),
-                        ops_count.to_string(),
-                        if a.disabled {
-                            "已停用".into()
-                        } else {
-                            "正常".into()
-                        },
-                    ]
-                })
-                .collect();
+            let apps = crate::api::apps::app_list(store.as_ref(), Vec::new()).await?;
             if fmt == Format::Json {
-                let v: Vec<_> = rows.iter().map(|r| serde_json::json!({"id": r[0], "name": r[1], "system": r[2], "keys": r[3].parse::<usize>().unwrap_or(0), "operations": r[4].parse::<i64>().unwrap_or(0), "disabled": r[5] == "已停用"})).collect();
-                print_json(&v)?;
+                print_json(&apps)?;
             } else {
+                let rows: Vec<Vec<String>> = apps
+                    .iter()
+                    .map(|a| {
+                        let status = if a.disabled { "已停用" } else { "正常" };
+                        vec![
+                            a.id.clone(),
+                            a.name.clone(),
+                            a.system.clone().unwrap_or_default(),
+                            a.keys.to_string(),
+                            a.operations.to_string(),
+                            status.into(),
+                        ]
+                    })
+                    .collect();
                 print_table(
                     &["应用编号", "名称", "业务系统", "密钥数", "调用次数", "状态"],
                     &rows,

@@ -29,22 +29,33 @@ pub struct AppDto {
     pub operations: i64,
 }
 
-/// Per-app figures: key count and operations (stored plus not yet flushed).
-pub async fn app_figures(state: &AppState) -> ApiResult<BTreeMap<String, (usize, i64)>> {
+/// Per-app figures: key count and operations (stored, plus `pending` not yet flushed).
+pub async fn app_figures(
+    store: &dyn govcloud_store::Store,
+    pending: Vec<(govcloud_store::UsageKey, i64)>,
+) -> Result<BTreeMap<String, (usize, i64)>, govcloud_store::StoreError> {
     let mut m: BTreeMap<String, (usize, i64)> = BTreeMap::new();
-    for k in state.store.list_keys(None).await? {
+    for k in store.list_keys(None).await? {
         m.entry(k.app_id).or_default().0 += 1;
     }
-    for (k, n) in state
-        .store
-        .usage(None)
-        .await?
-        .into_iter()
-        .chain(state.crypto.pending(None))
-    {
+    for (k, n) in store.usage(None).await?.into_iter().chain(pending) {
         m.entry(k.app_id).or_default().1 += n;
     }
     Ok(m)
+}
+
+/// The apps as listed (the service's own app left out).
+pub async fn app_list(
+    store: &dyn govcloud_store::Store,
+    pending: Vec<(govcloud_store::UsageKey, i64)>,
+) -> Result<Vec<AppDto>, govcloud_store::StoreError> {
+    let figures = app_figures(store, pending).await?;
+    let apps = store.list_apps().await?;
+    Ok(apps
+        .iter()
+        .filter(|a| a.id != ops::SERVICE_APP)
+        .map(|a| dto(a, &figures))
+        .collect())
 }
 
 fn dto(a: &App, figures: &BTreeMap<String, (usize, i64)>) -> AppDto {
@@ -68,13 +79,8 @@ pub async fn list_apps(
     State(state): State<AppState>,
     _caller: Auth<AnyRole>,
 ) -> ApiResult<Json<Vec<AppDto>>> {
-    let figures = app_figures(&state).await?;
-    let apps = state.store.list_apps().await?;
     Ok(Json(
-        apps.iter()
-            .filter(|a| a.id != ops::SERVICE_APP)
-            .map(|a| dto(a, &figures))
-            .collect(),
+        app_list(state.store.as_ref(), state.crypto.pending(None)).await?,
     ))
 }
 
@@ -133,7 +139,10 @@ async fn set_disabled(
     let ev = govcloud_domain::audit::AuditEvent::new(state.now(), actor, action, id, "{}".into());
     let app = state.store.set_app_disabled(id, disabled, ev).await?;
     state.crypto.forget_app();
-    Ok(Json(dto(&app, &app_figures(state).await?)))
+    Ok(Json(dto(
+        &app,
+        &app_figures(state.store.as_ref(), state.crypto.pending(None)).await?,
+    )))
 }
 
 /// Disable an app: its credential stops working at once.
