@@ -63,6 +63,12 @@ try {
   check((await page.textContent('#item-p5-ai-fp16'))?.includes('9.6'), 'package 5 rents 9.6 TFLOP');
   if (shots) await page.screenshot({ path: `${shots}/package-5.png`, fullPage: false });
 
+  await page.goto(`${base}/crypto`);
+  const crypto = await page.textContent('main');
+  check(crypto.includes('交易平台信息系统（演示）') && crypto.includes('sm2-sign'), 'the demo apps and their keys show on 密码服务');
+  check(!crypto.includes('gca_'), 'no app credential is shown on 密码服务');
+  if (shots) await page.screenshot({ path: `${shots}/crypto.png`, fullPage: false });
+
   check(errors.length === 0, `no script errors on the pages (${errors.join('; ')})`);
 } catch (e) {
   failed++;

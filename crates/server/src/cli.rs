@@ -315,8 +315,14 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         }
         Command::Serve { listen, demo } => {
             let store = open_store(&cli).await?;
-            bootstrap(store.as_ref(), &cli.data_dir, *demo).await?;
             let crypto = crate::crypto::CryptoService::from_environment(&cli.data_dir)?;
+            bootstrap(
+                store.as_ref(),
+                crypto.provider.as_ref(),
+                &cli.data_dir,
+                *demo,
+            )
+            .await?;
             app::serve(AppState::new(store, crypto), *listen).await?;
         }
         Command::Catalog(cmd) => return catalog(&cli, cmd, fmt).await,
@@ -687,7 +693,12 @@ async fn audit(cli: &Cli, cmd: &AuditCmd, fmt: Format) -> Result<ExitCode> {
 
 /// First start: an admin (password from GOVCLOUD_ADMIN_PASSWORD, else generated and printed
 /// once). With `--demo`: the 2026 contract and one user per role.
-async fn bootstrap(store: &dyn Store, data_dir: &Path, demo: bool) -> Result<()> {
+async fn bootstrap(
+    store: &dyn Store,
+    provider: &dyn govcloud_crypto::Provider,
+    data_dir: &Path,
+    demo: bool,
+) -> Result<()> {
     let now = Utc::now();
     let cx = Ctx {
         store,
@@ -755,6 +766,33 @@ async fn bootstrap(store: &dyn Store, data_dir: &Path, demo: bool) -> Result<()>
             .await?;
             if demo_password.is_none() {
                 demo_lines.push(format!("{name}\t{password}\t{display}"));
+            }
+        }
+        // One app credential with a key of each type per crypto-serviced business system,
+        // so that 密码服务 has something to show and the API something to call.
+        if store
+            .list_apps()
+            .await?
+            .iter()
+            .all(|a| a.id == ops::SERVICE_APP)
+        {
+            let demo_cx = Ctx {
+                actor: "demo",
+                ..cx
+            };
+            for (name, system) in [
+                ("交易平台信息系统（演示）", "jypt"),
+                ("评标专家库管理系统（演示）", "zjk"),
+            ] {
+                let (app, token) = ops::create_app(demo_cx, name, Some(system)).await?;
+                for (kind, label) in [
+                    (govcloud_crypto::KeyKind::Sm2Sign, "业务数据签名"),
+                    (govcloud_crypto::KeyKind::Sm2Enc, "数字信封"),
+                    (govcloud_crypto::KeyKind::Sm4, "数据加密"),
+                ] {
+                    ops::create_key(demo_cx, provider, &app, kind, Some(label), None).await?;
+                }
+                demo_lines.push(format!("{}\t{token}\t{name}（应用凭据）", app.id));
             }
         }
         let file = data_dir.join("demo-credentials.txt");
