@@ -3,7 +3,7 @@
 
 use std::sync::OnceLock;
 
-use govcloud_crypto::{cms, KeyKind, KeyRef, MasterKey, NewKey, Provider, SoftProvider};
+use govcloud_crypto::{cms, KeyKind, MasterKey, NewKey, Provider, SoftProvider};
 use libfuzzer_sys::fuzz_target;
 
 fn fixture() -> &'static (SoftProvider, NewKey) {
@@ -17,5 +17,5 @@ fn fixture() -> &'static (SoftProvider, NewKey) {
 
 fuzz_target!(|data: &[u8]| {
     let (p, k) = fixture();
-    let _ = cms::open_envelope(p, KeyRef { kind: KeyKind::Sm2Enc, binding: b"fuzz/1", blob: &k.blob }, data);
+    let _ = cms::open_envelope(p, k.key_ref(), data);
 });

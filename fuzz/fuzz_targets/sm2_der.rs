@@ -4,7 +4,7 @@
 
 use std::sync::OnceLock;
 
-use govcloud_crypto::{CipherFormat, KeyKind, KeyRef, MasterKey, NewKey, Provider, SigFormat, SignInput, SoftProvider, DEFAULT_SIGNER_ID};
+use govcloud_crypto::{CipherFormat, KeyKind, MasterKey, NewKey, Provider, SigFormat, SignInput, SoftProvider, DEFAULT_SIGNER_ID};
 use libfuzzer_sys::fuzz_target;
 
 fn fixture() -> &'static (SoftProvider, NewKey) {
@@ -22,7 +22,7 @@ fuzz_target!(|data: &[u8]| {
     for format in [SigFormat::Der, SigFormat::Raw] {
         let _ = p.verify(public, DEFAULT_SIGNER_ID, SignInput::Data(b"message"), data, format);
     }
-    let key = KeyRef { kind: KeyKind::Sm2Enc, binding: b"fuzz/1", blob: &k.blob };
+    let key = k.key_ref();
     for format in [CipherFormat::Der, CipherFormat::Raw] {
         let _ = p.sm2_decrypt(key, data, format);
     }

@@ -3,18 +3,14 @@
 
 use criterion::{black_box, criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use govcloud_crypto::{
-    CipherFormat, KeyKind, KeyRef, MasterKey, Provider, SigFormat, SignInput, Sm4Mode,
-    SoftProvider, DEFAULT_SIGNER_ID,
+    CipherFormat, KeyKind, MasterKey, Provider, SigFormat, SignInput, Sm4Mode, SoftProvider,
+    DEFAULT_SIGNER_ID,
 };
 
 fn sm2(c: &mut Criterion) {
     let p = SoftProvider::new(MasterKey::generate().unwrap());
     let sk = p.generate_key(KeyKind::Sm2Sign, b"b/1").unwrap();
-    let key = KeyRef {
-        kind: KeyKind::Sm2Sign,
-        binding: b"b/1",
-        blob: &sk.blob,
-    };
+    let key = sk.key_ref();
     let public = sk.public.clone().unwrap();
     let msg = [0x5au8; 256];
     let sig = p
@@ -26,11 +22,7 @@ fn sm2(c: &mut Criterion) {
         )
         .unwrap();
     let ek = p.generate_key(KeyKind::Sm2Enc, b"e/1").unwrap();
-    let ekey = KeyRef {
-        kind: KeyKind::Sm2Enc,
-        binding: b"e/1",
-        blob: &ek.blob,
-    };
+    let ekey = ek.key_ref();
     let epub = ek.public.clone().unwrap();
     let ct = p.sm2_encrypt(&epub, &msg[..32], CipherFormat::Der).unwrap();
 
@@ -88,11 +80,7 @@ fn sm2(c: &mut Criterion) {
 fn symmetric(c: &mut Criterion) {
     let p = SoftProvider::new(MasterKey::generate().unwrap());
     let k = p.generate_key(KeyKind::Sm4, b"s/1").unwrap();
-    let key = KeyRef {
-        kind: KeyKind::Sm4,
-        binding: b"s/1",
-        blob: &k.blob,
-    };
+    let key = k.key_ref();
     let data = vec![0xa5u8; 1 << 20];
     let mut g = c.benchmark_group("bulk 1 MiB");
     g.throughput(Throughput::Bytes(data.len() as u64));

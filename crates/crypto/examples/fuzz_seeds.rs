@@ -7,8 +7,8 @@ use std::path::Path;
 use std::time::SystemTime;
 
 use govcloud_crypto::{
-    cms, sm2_private_scalar_from_pem, CipherFormat, KeyKind, KeyRef, MasterKey, Provider,
-    SigFormat, SignInput, SoftProvider, DEFAULT_SIGNER_ID,
+    cms, sm2_private_scalar_from_pem, CipherFormat, KeyKind, MasterKey, Provider, SigFormat,
+    SignInput, SoftProvider, DEFAULT_SIGNER_ID,
 };
 
 fn main() {
@@ -23,11 +23,7 @@ fn main() {
         sm2_private_scalar_from_pem(&std::fs::read_to_string(key).expect("key")).expect("SM2 key");
     let p = SoftProvider::new(MasterKey::generate().unwrap());
     let sign = p.import_key(KeyKind::Sm2Sign, b"s/1", &scalar).unwrap();
-    let sref = KeyRef {
-        kind: KeyKind::Sm2Sign,
-        binding: b"s/1",
-        blob: &sign.blob,
-    };
+    let sref = sign.key_ref();
     let write = |target: &str, name: &str, bytes: &[u8]| {
         let dir = out.join(target);
         std::fs::create_dir_all(&dir).unwrap();

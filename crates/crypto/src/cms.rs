@@ -21,10 +21,8 @@ use spki::AlgorithmIdentifierOwned;
 use x509_cert::attr::Attribute;
 use x509_cert::Certificate;
 
-use crate::{
-    CryptoError, KeyKind, KeyRef, Provider, Result, SigFormat, SignInput, Sm2PublicKey, Sm4Mode,
-    SESSION_BINDING,
-};
+use crate::keys::parse_certificate;
+use crate::{CryptoError, KeyRef, Provider, Result, SigFormat, SignInput, Sm2PublicKey, Sm4Mode};
 
 /// GM/T 0010 content types.
 pub const OID_GM_DATA: Oid = Oid::new_unwrap("1.2.156.10197.6.1.4.2.1");
@@ -45,17 +43,6 @@ const OID_CMS_ENVELOPED_DATA: Oid = Oid::new_unwrap("1.2.840.113549.1.7.3");
 
 fn malformed(what: &str) -> impl Fn(der::Error) -> CryptoError + '_ {
     move |e| CryptoError::Malformed(format!("{what} ({e})"))
-}
-
-fn parse_certificate(cert: &[u8]) -> Result<Certificate> {
-    use der::DecodePem;
-    match std::str::from_utf8(cert) {
-        Ok(t) if t.trim_start().starts_with("-----BEGIN") => {
-            Certificate::from_pem(t.trim().as_bytes())
-        }
-        _ => Certificate::from_der(cert),
-    }
-    .map_err(|e| CryptoError::Certificate(format!("cannot parse X.509 certificate ({e})")))
 }
 
 fn issuer_and_serial(cert: &Certificate) -> IssuerAndSerialNumber {
@@ -84,7 +71,7 @@ fn content_info(
 /// Seal `plaintext` for the holder of `recipient_cert`'s SM2 encryption key.
 pub fn seal_envelope(p: &dyn Provider, recipient_cert: &[u8], plaintext: &[u8]) -> Result<Vec<u8>> {
     let cert = parse_certificate(recipient_cert)?;
-    let public = Sm2PublicKey::from_certificate(&cert.to_der().map_err(malformed("certificate"))?)?;
+    let public = Sm2PublicKey::from_parsed_certificate(&cert)?;
     seal(
         p,
         &public,
@@ -120,11 +107,7 @@ fn seal(
     plaintext: &[u8],
 ) -> Result<Vec<u8>> {
     let (session, encrypted_key) = p.session_key_for(public)?;
-    let session_ref = KeyRef {
-        kind: KeyKind::Sm4,
-        binding: SESSION_BINDING,
-        blob: &session.blob,
-    };
+    let session_ref = session.key_ref();
     let (ct, iv) = p.sm4_encrypt(session_ref, Sm4Mode::Cbc, None, b"", plaintext)?;
     let iv_param = Any::encode_from(&OctetString::new(iv).map_err(malformed("IV"))?)
         .map_err(malformed("IV"))?;
@@ -196,11 +179,7 @@ pub fn open_envelope(p: &dyn Provider, key: KeyRef<'_>, envelope: &[u8]) -> Resu
         }
         match p.import_session_key(key, k.enc_key.as_bytes()) {
             Ok(session) => {
-                let r = KeyRef {
-                    kind: KeyKind::Sm4,
-                    binding: SESSION_BINDING,
-                    blob: &session.blob,
-                };
+                let r = session.key_ref();
                 return p.sm4_decrypt(r, Sm4Mode::Cbc, iv.as_bytes(), b"", ct.as_bytes());
             }
             Err(e) => last = e,
@@ -229,8 +208,7 @@ pub fn sign_message(
     signing_time: SystemTime,
 ) -> Result<Vec<u8>> {
     let cert = parse_certificate(signer_cert)?;
-    let cert_public =
-        Sm2PublicKey::from_certificate(&cert.to_der().map_err(malformed("certificate"))?)?;
+    let cert_public = Sm2PublicKey::from_parsed_certificate(&cert)?;
     if p.public_key(key)? != cert_public {
         return Err(CryptoError::Certificate(
             "the certificate is not for this key".into(),
@@ -358,7 +336,7 @@ pub fn verify_message(
             )
         })?;
     let cert_der = cert.to_der().map_err(malformed("certificate"))?;
-    let public = Sm2PublicKey::from_certificate(&cert_der)?;
+    let public = Sm2PublicKey::from_parsed_certificate(&cert)?;
     let mut signing_time = None;
     let signed = match &si.signed_attrs {
         Some(attrs) => {

@@ -109,14 +109,11 @@ impl Sm2PublicKey {
     /// The subject public key of an X.509 certificate, PEM or DER. The certificate's own
     /// validity (chain, dates, revocation) is not judged here.
     pub fn from_certificate(cert: &[u8]) -> Result<Self, CryptoError> {
-        let parsed = match std::str::from_utf8(cert) {
-            Ok(text) if text.trim_start().starts_with("-----BEGIN") => {
-                Certificate::from_pem(text.trim().as_bytes())
-            }
-            _ => Certificate::from_der(cert),
-        }
-        .map_err(|e| CryptoError::Certificate(format!("cannot parse X.509 certificate ({e})")))?;
-        let spki = parsed
+        Self::from_parsed_certificate(&parse_certificate(cert)?)
+    }
+
+    pub(crate) fn from_parsed_certificate(cert: &Certificate) -> Result<Self, CryptoError> {
+        let spki = cert
             .tbs_certificate()
             .subject_public_key_info()
             .to_der()
@@ -147,6 +144,17 @@ impl Sm2PublicKey {
             .to_public_key_pem(LineEnding::LF)
             .expect("an SM2 point always encodes")
     }
+}
+
+/// An X.509 certificate in PEM or DER.
+pub(crate) fn parse_certificate(cert: &[u8]) -> Result<Certificate, CryptoError> {
+    match std::str::from_utf8(cert) {
+        Ok(text) if text.trim_start().starts_with("-----BEGIN") => {
+            Certificate::from_pem(text.trim().as_bytes())
+        }
+        _ => Certificate::from_der(cert),
+    }
+    .map_err(|e| CryptoError::Certificate(format!("cannot parse X.509 certificate ({e})")))
 }
 
 /// The 32-byte private scalar of an SM2 private key in PEM: PKCS#8 (`PRIVATE KEY`, as

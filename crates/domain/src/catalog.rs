@@ -291,15 +291,6 @@ impl Milestone {
             _ => MilestoneDue::Open,
         }
     }
-
-    /// The due date once the trigger (e.g. stage acceptance) has happened on `triggered_on`.
-    pub fn due_after(&self, calendar: &Calendar, triggered_on: NaiveDate) -> MilestoneDue {
-        match (self.working_days_after_trigger, self.due_by) {
-            (Some(n), _) => MilestoneDue::Latest(calendar.add_working_days(triggered_on, n)),
-            (None, Some(d)) => MilestoneDue::By(d),
-            (None, None) => MilestoneDue::Open,
-        }
-    }
 }
 
 #[derive(Clone, Debug)]

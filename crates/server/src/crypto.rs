@@ -202,6 +202,20 @@ impl ResolvedKey {
         self.version(self.key.current_version)
     }
 
+    /// The current version's SM2 public key (kept even when the material is destroyed).
+    pub fn current_public(&self) -> Result<(&KeyVersion, &Sm2PublicKey), ApiError> {
+        let v = self.key.current_version;
+        self.versions
+            .iter()
+            .zip(&self.publics)
+            .find_map(|((kv, _), p)| {
+                (kv.version == v)
+                    .then_some(p.as_ref().map(|p| (kv, p)))
+                    .flatten()
+            })
+            .ok_or_else(ApiError::internal)
+    }
+
     pub fn version(&self, v: i32) -> Result<(&KeyVersion, KeyRef<'_>), ApiError> {
         let (kv, b) = self
             .versions
@@ -254,6 +268,13 @@ fn destroyed(id: &str) -> ApiError {
     )
 }
 
+/// A stored public key (SEC1, hex) parsed; `None` for SM4 keys.
+pub fn stored_public_key(sec1_hex: Option<&str>) -> Option<Sm2PublicKey> {
+    sec1_hex
+        .and_then(|h| hex::decode(h).ok())
+        .and_then(|b| Sm2PublicKey::from_sec1(&b).ok())
+}
+
 async fn load(store: &dyn Store, app: &App, key_id: &str) -> Result<Option<ResolvedKey>, ApiError> {
     let Some((key, versions)) = store.key(&app.id, key_id).await? else {
         return Ok(None);
@@ -264,12 +285,7 @@ async fn load(store: &dyn Store, app: &App, key_id: &str) -> Result<Option<Resol
     })?;
     let publics = versions
         .iter()
-        .map(|v| {
-            v.public_key
-                .as_deref()
-                .and_then(|h| hex::decode(h).ok())
-                .and_then(|b| Sm2PublicKey::from_sec1(&b).ok())
-        })
+        .map(|v| stored_public_key(v.public_key.as_deref()))
         .collect();
     let versions = versions
         .into_iter()

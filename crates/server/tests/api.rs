@@ -161,151 +161,134 @@ async fn wrong_roles_get_403_and_change_nothing() {
 async fn bad_bodies_get_400_with_a_clear_message_and_change_nothing() {
     let app = spawn_app().await;
     let before = app.state().await;
-    let send = |body: &'static str, ct: Option<&'static str>| {
-        let mut r = app
-            .as_role(Method::POST, "/api/v1/users", "admin")
-            .body(body);
-        if let Some(ct) = ct {
-            r = r.header("content-type", ct);
-        }
-        r.send()
-    };
-    let (s, code, body) = error_code(
-        send(r#"{"name": "x", "role": "admin""#, Some("application/json"))
-            .await
-            .unwrap(),
-    )
-    .await;
-    assert_eq!(
-        (s, code.as_str()),
-        (StatusCode::BAD_REQUEST, "invalid_json")
+    const JSON: Option<&str> = Some("application/json");
+    // (method, path, content type, body, status, code, a word the English message must hold)
+    type Case = (
+        Method,
+        &'static str,
+        Option<&'static str>,
+        &'static str,
+        StatusCode,
+        &'static str,
+        &'static str,
     );
-    assert!(
-        body["message_en"]
-            .as_str()
-            .unwrap()
-            .contains("line 1 column"),
-        "{body}"
-    );
-
-    let (s, code, body) = error_code(
-        send(
+    let cases: &[Case] = &[
+        (
+            Method::POST,
+            "/api/v1/users",
+            JSON,
+            r#"{"name": "x", "role": "admin""#,
+            StatusCode::BAD_REQUEST,
+            "invalid_json",
+            "line 1 column",
+        ),
+        (
+            Method::POST,
+            "/api/v1/users",
+            JSON,
             r#"{"name": "x", "role": "admin"}"#,
-            Some("application/json"),
-        )
-        .await
-        .unwrap(),
-    )
-    .await;
-    assert_eq!(
-        (s, code.as_str()),
-        (StatusCode::BAD_REQUEST, "invalid_body")
-    );
-    assert!(
-        body["message_en"].as_str().unwrap().contains("password"),
-        "names the missing field: {body}"
-    );
-
-    let (s, code, _) = error_code(
-        send(
+            StatusCode::BAD_REQUEST,
+            "invalid_body",
+            "password",
+        ),
+        (
+            Method::POST,
+            "/api/v1/users",
+            JSON,
             r#"{"name":"x","role":"king","password":"aaaaaaaaaaaaaaa"}"#,
-            Some("application/json"),
-        )
-        .await
-        .unwrap(),
-    )
-    .await;
-    assert_eq!(
-        (s, code.as_str()),
-        (StatusCode::BAD_REQUEST, "invalid_role")
-    );
-
-    let (s, code, _) = error_code(
-        send(
+            StatusCode::BAD_REQUEST,
+            "invalid_role",
+            "",
+        ),
+        (
+            Method::POST,
+            "/api/v1/users",
+            JSON,
             r#"{"name":"x","role":"auditor","password":"short"}"#,
-            Some("application/json"),
-        )
-        .await
-        .unwrap(),
-    )
-    .await;
-    assert_eq!(
-        (s, code.as_str()),
-        (StatusCode::BAD_REQUEST, "weak_password")
-    );
-
-    let (s, code, _) = error_code(
-        send(
+            StatusCode::BAD_REQUEST,
+            "weak_password",
+            "",
+        ),
+        (
+            Method::POST,
+            "/api/v1/users",
+            JSON,
             r#"{"name":"a b","role":"auditor","password":"aaaaaaaaaaaaaaa"}"#,
-            Some("application/json"),
-        )
-        .await
-        .unwrap(),
-    )
-    .await;
-    assert_eq!(
-        (s, code.as_str()),
-        (StatusCode::BAD_REQUEST, "invalid_user_name")
-    );
-
-    let (s, code, _) = error_code(send(r#"{"name":"x"}"#, None).await.unwrap()).await;
-    assert_eq!(
-        (s, code.as_str()),
-        (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type")
-    );
-
-    // A PATCH with one bad field changes none of the good ones.
-    let r = app
-        .as_role(Method::PATCH, "/api/v1/users/operator", "admin")
-        .json(&json!({"display_name": "新名字", "role": "emperor"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
-    let (s, code, _) = error_code(
-        app.as_role(
+            StatusCode::BAD_REQUEST,
+            "invalid_user_name",
+            "",
+        ),
+        (
+            Method::POST,
+            "/api/v1/users",
+            None,
+            r#"{"name":"x"}"#,
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            "",
+        ),
+        // A PATCH with one bad field changes none of the good ones.
+        (
+            Method::PATCH,
+            "/api/v1/users/operator",
+            JSON,
+            r#"{"display_name": "新名字", "role": "emperor"}"#,
+            StatusCode::BAD_REQUEST,
+            "invalid_role",
+            "",
+        ),
+        (
             Method::GET,
             "/api/v1/calendar/working-days?from=tomorrow&days=3",
-            "operator",
-        )
-        .send()
-        .await
-        .unwrap(),
-    )
-    .await;
-    assert_eq!(
-        (s, code.as_str()),
-        (StatusCode::BAD_REQUEST, "invalid_date")
-    );
-    let (s, code, _) = error_code(
-        app.as_role(Method::GET, "/api/v1/catalog/packages/x", "operator")
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
-    assert_eq!(
-        (s, code.as_str()),
-        (StatusCode::BAD_REQUEST, "invalid_path")
-    );
-    let (s, code, _) = error_code(
-        app.as_role(Method::GET, "/api/v1/nope", "operator")
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
-    assert_eq!((s, code.as_str()), (StatusCode::NOT_FOUND, "no_such_route"));
-    // The last admin cannot be disabled (409) and stays as they were.
-    let (s, code, _) = error_code(
-        app.as_role(Method::PATCH, "/api/v1/users/admin", "admin")
-            .json(&json!({"display_name": "改", "disabled": true}))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
-    assert_eq!((s, code.as_str()), (StatusCode::CONFLICT, "conflict"));
+            None,
+            "",
+            StatusCode::BAD_REQUEST,
+            "invalid_date",
+            "",
+        ),
+        (
+            Method::GET,
+            "/api/v1/catalog/packages/x",
+            None,
+            "",
+            StatusCode::BAD_REQUEST,
+            "invalid_path",
+            "",
+        ),
+        (
+            Method::GET,
+            "/api/v1/nope",
+            None,
+            "",
+            StatusCode::NOT_FOUND,
+            "no_such_route",
+            "",
+        ),
+        // The last admin cannot be disabled (409) and stays as they were.
+        (
+            Method::PATCH,
+            "/api/v1/users/admin",
+            JSON,
+            r#"{"display_name": "改", "disabled": true}"#,
+            StatusCode::CONFLICT,
+            "conflict",
+            "",
+        ),
+    ];
+    for (method, path, content_type, body, status, code, word) in cases {
+        let mut r = app
+            .as_role(method.clone(), path, "admin")
+            .body(body.to_string());
+        if let Some(ct) = content_type {
+            r = r.header("content-type", *ct);
+        }
+        let (s, c, b) = error_code(r.send().await.unwrap()).await;
+        assert_eq!((s, c.as_str()), (*status, *code), "{method} {path} {body}");
+        assert!(
+            b["message_en"].as_str().unwrap().contains(word),
+            "{method} {path}: {b}"
+        );
+    }
     assert_eq!(app.state().await, before, "nothing changed");
 }
 

@@ -648,30 +648,7 @@ fn seal_to_public_key(public: &govcloud_crypto::Sm2PublicKey, material: &[u8]) -
 #[tokio::test]
 async fn the_console_crypto_page() {
     let app = spawn_app().await;
-    let login = |user: &'static str| {
-        let app = &app;
-        async move {
-            let r = app
-                .http
-                .post(app.url("/login"))
-                .form(&[
-                    ("username", user),
-                    ("password", common::PASSWORD),
-                    ("next", "/"),
-                ])
-                .send()
-                .await
-                .unwrap();
-            r.headers()["set-cookie"]
-                .to_str()
-                .unwrap()
-                .split(';')
-                .next()
-                .unwrap()
-                .to_owned()
-        }
-    };
-    let ops = login("operator").await;
+    let ops = app.console_session("operator").await;
     let page = app
         .http
         .post(app.url("/crypto/apps"))
@@ -706,7 +683,7 @@ async fn the_console_crypto_page() {
     )
     .await;
 
-    let buyer = login("purchaser").await;
+    let buyer = app.console_session("purchaser").await;
     let page = app
         .http
         .get(app.url("/crypto"))

@@ -114,19 +114,14 @@ pub struct KeyDto {
     pub updated_at: String,
 }
 
-fn public_pem(sec1_hex: Option<&str>) -> Option<String> {
-    sec1_hex
-        .and_then(|h| hex::decode(h).ok())
-        .and_then(|b| Sm2PublicKey::from_sec1(&b).ok())
-        .map(|p| p.to_pem())
-}
-
 async fn key_dto(state: &AppState, app: &App, key: &CryptoKey) -> ApiResult<KeyDto> {
     let public = match state.store.key(&app.id, &key.id).await? {
         Some((_, versions)) => versions
             .iter()
             .find(|v| v.version == key.current_version)
-            .and_then(|v| public_pem(v.public_key.as_deref())),
+            .and_then(|v| {
+                crate::crypto::stored_public_key(v.public_key.as_deref()).map(|p| p.to_pem())
+            }),
         None => None,
     };
     Ok(KeyDto {
@@ -601,13 +596,8 @@ async fn do_encrypt(
             .crypto
             .resolve(state.store.as_ref(), app, &req.key_id, &[KeyKind::Sm2Enc])
             .await?;
-        let (kv, _) = key.current()?;
-        let public = kv
-            .public_key
-            .as_deref()
-            .and_then(|h| hex::decode(h).ok())
-            .ok_or_else(ApiError::internal)?;
-        let ct = p.sm2_encrypt(&Sm2PublicKey::from_sec1(&public)?, &pt, format)?;
+        let (kv, public) = key.current_public()?;
+        let ct = p.sm2_encrypt(public, &pt, format)?;
         EncryptResponse {
             ciphertext: enc(&ct),
             iv: None,

@@ -135,14 +135,14 @@ impl Allowed for AdminOnly {
 
 /// The audit log is for auditors (and admins, who answer for the installation).
 pub struct AuditReaders;
+impl Allowed for AuditReaders {
+    const ROLES: &'static [Role] = &[Role::Auditor, Role::Admin];
+}
 
 /// Who manages business systems' credentials: the provider's operators and admins.
 pub struct AppManagers;
 impl Allowed for AppManagers {
     const ROLES: &'static [Role] = &[Role::Operator, Role::Admin];
-}
-impl Allowed for AuditReaders {
-    const ROLES: &'static [Role] = &[Role::Auditor, Role::Admin];
 }
 
 /// The authenticated caller, admitted only with one of `A::ROLES`.

@@ -29,6 +29,19 @@ impl App {
         format!("{}{path}", self.base)
     }
 
+    /// Log into the console as `user` (password `PASSWORD`); returns the `Cookie` header value.
+    pub async fn console_session(&self, user: &str) -> String {
+        let r = self
+            .http
+            .post(self.url("/login"))
+            .form(&[("username", user), ("password", PASSWORD), ("next", "/")])
+            .send()
+            .await
+            .unwrap();
+        let cookie = r.headers()["set-cookie"].to_str().unwrap();
+        cookie.split(';').next().unwrap().to_owned()
+    }
+
     pub fn as_role(&self, method: Method, path: &str, role: &str) -> reqwest::RequestBuilder {
         self.http
             .request(method, self.url(path))
