@@ -68,6 +68,10 @@ try {
   check(crypto.includes('交易平台信息系统（演示）') && crypto.includes('sm2-sign'), 'the demo apps and their keys show on 密码服务');
   check(!crypto.includes('gca_'), 'no app credential is shown on 密码服务');
   if (shots) await page.screenshot({ path: `${shots}/crypto.png`, fullPage: false });
+  await page.goto(`${base}/pki`);
+  const pki = await page.textContent('main');
+  check(pki.includes('个人数字证书') && pki.includes('200') && pki.includes('govcloud SM2 签发 CA'), '证书服务 shows contracted quantities and the platform CAs');
+  if (shots) await page.screenshot({ path: `${shots}/pki.png`, fullPage: false });
 
   check(errors.length === 0, `no script errors on the pages (${errors.join('; ')})`);
 } catch (e) {

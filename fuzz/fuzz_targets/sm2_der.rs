@@ -4,7 +4,10 @@
 
 use std::sync::OnceLock;
 
-use govcloud_crypto::{CipherFormat, KeyKind, MasterKey, NewKey, Provider, SigFormat, SignInput, SoftProvider, DEFAULT_SIGNER_ID};
+use govcloud_crypto::{
+    CipherFormat, KeyKind, MasterKey, NewKey, Provider, SigFormat, SignInput, SoftProvider,
+    DEFAULT_SIGNER_ID,
+};
 use libfuzzer_sys::fuzz_target;
 
 fn fixture() -> &'static (SoftProvider, NewKey) {
@@ -20,7 +23,13 @@ fuzz_target!(|data: &[u8]| {
     let (p, k) = fixture();
     let public = k.public.as_ref().unwrap();
     for format in [SigFormat::Der, SigFormat::Raw] {
-        let _ = p.verify(public, DEFAULT_SIGNER_ID, SignInput::Data(b"message"), data, format);
+        let _ = p.verify(
+            public,
+            DEFAULT_SIGNER_ID,
+            SignInput::Data(b"message"),
+            data,
+            format,
+        );
     }
     let key = k.key_ref();
     for format in [CipherFormat::Der, CipherFormat::Raw] {

@@ -139,6 +139,13 @@ impl Sm2PublicKey {
         Ok(e.finalize().into())
     }
 
+    pub fn to_spki_der(&self) -> Vec<u8> {
+        self.point
+            .to_public_key_der()
+            .expect("an SM2 point always encodes")
+            .into_vec()
+    }
+
     pub fn to_pem(&self) -> String {
         self.point
             .to_public_key_pem(LineEnding::LF)

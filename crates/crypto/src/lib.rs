@@ -11,6 +11,7 @@ mod keys;
 mod soft;
 
 pub use keys::{sm2_private_scalar_from_pem, Sm2PublicKey};
+pub use soft::{rsa_verify_sha256, verify_digest_der};
 pub use soft::{MasterKey, SoftProvider};
 
 /// The binding of wrapped session keys (digital envelopes).
@@ -25,9 +26,13 @@ pub enum KeyKind {
     Sm2Sign,
     Sm2Enc,
     Sm4,
+    /// RSA-2048 for the RSA half of the PKI (server certificates, the RSA timestamp
+    /// authority). Not offered to business systems, hence not in [`KeyKind::ALL`].
+    Rsa2048,
 }
 
 impl KeyKind {
+    /// The kinds a business system may hold.
     pub const ALL: [KeyKind; 3] = [KeyKind::Sm2Sign, KeyKind::Sm2Enc, KeyKind::Sm4];
 
     pub fn code(self) -> &'static str {
@@ -35,6 +40,7 @@ impl KeyKind {
             KeyKind::Sm2Sign => "sm2-sign",
             KeyKind::Sm2Enc => "sm2-enc",
             KeyKind::Sm4 => "sm4",
+            KeyKind::Rsa2048 => "rsa-2048",
         }
     }
 
@@ -179,8 +185,8 @@ pub trait Provider: Send + Sync + 'static {
     /// Generate a key inside the provider and return it wrapped.
     fn generate_key(&self, kind: KeyKind, binding: &[u8]) -> Result<NewKey>;
 
-    /// Wrap key material brought in from outside (BYOK): a 32-byte SM2 private scalar or a
-    /// 16-byte SM4 key.
+    /// Wrap key material brought in from outside (BYOK): a 32-byte SM2 private scalar, a
+    /// 16-byte SM4 key, or an RSA private key as PKCS #8 DER.
     fn import_key(&self, kind: KeyKind, binding: &[u8], material: &[u8]) -> Result<NewKey>;
 
     /// The SM2 public key of a stored SM2 key.
@@ -243,6 +249,12 @@ pub trait Provider: Send + Sync + 'static {
     /// Decrypt a session key sent to `key` (an sm2-enc key) and keep it wrapped
     /// (binding `session`): SDF_ImportKeyWithISK_ECC.
     fn import_session_key(&self, key: KeyRef<'_>, encrypted: &[u8]) -> Result<NewKey>;
+
+    /// The SubjectPublicKeyInfo (DER) of a stored RSA key.
+    fn rsa_public_key(&self, key: KeyRef<'_>) -> Result<Vec<u8>>;
+
+    /// RSA PKCS #1 v1.5 signature with SHA-256 (constant-time: AWS-LC).
+    fn rsa_sign_sha256(&self, key: KeyRef<'_>, msg: &[u8]) -> Result<Vec<u8>>;
 
     fn sm3(&self, data: &[u8]) -> [u8; 32];
 

@@ -116,11 +116,41 @@ fn aad(kind: KeyKind, binding: &[u8]) -> Vec<u8> {
     a
 }
 
-fn secret_len(kind: KeyKind) -> usize {
+/// The exact length of the secret a kind wraps; `None` for RSA (PKCS #8 DER, checked by parsing).
+fn secret_len(kind: KeyKind) -> Option<usize> {
     match kind {
-        KeyKind::Sm2Sign | KeyKind::Sm2Enc => 32,
-        KeyKind::Sm4 => 16,
+        KeyKind::Sm2Sign | KeyKind::Sm2Enc => Some(32),
+        KeyKind::Sm4 => Some(16),
+        KeyKind::Rsa2048 => None,
     }
+}
+
+fn rsa_pair(pkcs8: &[u8]) -> Result<aws_lc_rs::rsa::KeyPair> {
+    let pair = aws_lc_rs::rsa::KeyPair::from_pkcs8(pkcs8)
+        .map_err(|_| CryptoError::KeyMaterial("not an RSA private key in PKCS #8 DER"))?;
+    if pair.public_modulus_len() != 256 {
+        return Err(CryptoError::KeyMaterial("the RSA key must be 2048 bits"));
+    }
+    Ok(pair)
+}
+
+/// Verify an RSA PKCS #1 v1.5 SHA-256 signature with a SubjectPublicKeyInfo (DER).
+pub fn rsa_verify_sha256(spki_der: &[u8], msg: &[u8], sig: &[u8]) -> Result<bool> {
+    use der::Decode;
+    let spki = spki::SubjectPublicKeyInfoRef::from_der(spki_der)
+        .map_err(|e| CryptoError::PublicKey(format!("not a SubjectPublicKeyInfo ({e})")))?;
+    if spki.algorithm.oid != der::asn1::ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.1") {
+        return Err(CryptoError::PublicKey("not an RSA public key".into()));
+    }
+    let pkcs1 = spki
+        .subject_public_key
+        .as_bytes()
+        .ok_or_else(|| CryptoError::PublicKey("the RSA public key is not whole bytes".into()))?;
+    let key = aws_lc_rs::signature::UnparsedPublicKey::new(
+        &aws_lc_rs::signature::RSA_PKCS1_2048_8192_SHA256,
+        pkcs1,
+    );
+    Ok(key.verify(msg, sig).is_ok())
 }
 
 fn expect_kind(key: &KeyRef<'_>, allowed: &[KeyKind], expected: &'static str) -> Result<()> {
@@ -139,6 +169,12 @@ fn check_signer_id(id: &str) -> Result<()> {
         return Err(CryptoError::SignerId);
     }
     Ok(())
+}
+
+/// Verify a DER SM2 signature over a precomputed e = SM3(Z_A ‖ M); `false` also for a
+/// malformed signature.
+pub fn verify_digest_der(public: &Sm2PublicKey, e: &[u8; 32], sig: &[u8]) -> bool {
+    parse_signature(sig, SigFormat::Der).is_ok_and(|sig| verify_prehash_vartime(public, e, &sig))
 }
 
 fn parse_signature(sig: &[u8], format: SigFormat) -> Result<Signature> {
@@ -229,7 +265,7 @@ impl SoftProvider {
                 )
                 .map_err(|_| CryptoError::Unwrap)?,
         );
-        if secret.len() != secret_len(key.kind) {
+        if secret_len(key.kind).is_some_and(|n| n != secret.len()) {
             return Err(CryptoError::Unwrap);
         }
         Ok(secret)
@@ -248,7 +284,11 @@ impl SoftProvider {
     fn new_key(&self, kind: KeyKind, binding: &[u8], secret: &[u8]) -> Result<NewKey> {
         let public = match kind {
             KeyKind::Sm4 => None,
-            _ => {
+            KeyKind::Rsa2048 => {
+                rsa_pair(secret)?;
+                None
+            }
+            KeyKind::Sm2Sign | KeyKind::Sm2Enc => {
                 let sk = SecretKey::from_slice(secret).map_err(|_| {
                     CryptoError::KeyMaterial("an SM2 private key is a scalar in [1, n-1], 32 bytes")
                 })?;
@@ -276,7 +316,16 @@ impl Provider for SoftProvider {
                 getrandom::fill(&mut k).map_err(|_| CryptoError::Rng)?;
                 k
             }
-            _ => {
+            KeyKind::Rsa2048 => {
+                use aws_lc_rs::encoding::AsDer;
+                let pair = aws_lc_rs::rsa::KeyPair::generate(aws_lc_rs::rsa::KeySize::Rsa2048)
+                    .map_err(|_| CryptoError::Rng)?;
+                let der = pair
+                    .as_der()
+                    .map_err(|_| CryptoError::Internal("RSA key encoding failed"))?;
+                Zeroizing::new(der.as_ref().to_vec())
+            }
+            KeyKind::Sm2Sign | KeyKind::Sm2Enc => {
                 let sk =
                     SecretKey::try_generate_from_rng(&mut rng()).map_err(|_| CryptoError::Rng)?;
                 Zeroizing::new(sk.to_bytes().to_vec())
@@ -286,13 +335,39 @@ impl Provider for SoftProvider {
     }
 
     fn import_key(&self, kind: KeyKind, binding: &[u8], material: &[u8]) -> Result<NewKey> {
-        if material.len() != secret_len(kind) {
+        if secret_len(kind).is_some_and(|n| n != material.len()) {
             return Err(CryptoError::KeyMaterial(match kind {
                 KeyKind::Sm4 => "an SM4 key is 16 bytes",
                 _ => "an SM2 private key is 32 bytes",
             }));
         }
         self.new_key(kind, binding, material)
+    }
+
+    fn rsa_public_key(&self, key: KeyRef<'_>) -> Result<Vec<u8>> {
+        use aws_lc_rs::encoding::AsDer;
+        use aws_lc_rs::signature::KeyPair;
+        expect_kind(&key, &[KeyKind::Rsa2048], "an rsa-2048")?;
+        let pair = rsa_pair(&self.unwrap(&key)?)?;
+        let spki = pair
+            .public_key()
+            .as_der()
+            .map_err(|_| CryptoError::Internal("RSA public key encoding failed"))?;
+        Ok(spki.as_ref().to_vec())
+    }
+
+    fn rsa_sign_sha256(&self, key: KeyRef<'_>, msg: &[u8]) -> Result<Vec<u8>> {
+        expect_kind(&key, &[KeyKind::Rsa2048], "an rsa-2048")?;
+        let pair = rsa_pair(&self.unwrap(&key)?)?;
+        let mut sig = vec![0u8; pair.public_modulus_len()];
+        pair.sign(
+            &aws_lc_rs::signature::RSA_PKCS1_SHA256,
+            &aws_lc_rs::rand::SystemRandom::new(),
+            msg,
+            &mut sig,
+        )
+        .map_err(|_| CryptoError::Internal("RSA signing failed"))?;
+        Ok(sig)
     }
 
     fn public_key(&self, key: KeyRef<'_>) -> Result<Sm2PublicKey> {

@@ -27,10 +27,15 @@ pub struct AppState {
     pub console: Arc<console::Templates>,
     pub contracts: Arc<crate::ops::ContractCache>,
     pub crypto: Arc<crate::crypto::CryptoService>,
+    pub pki: Arc<crate::pki::PkiService>,
 }
 
 impl AppState {
-    pub fn new(store: Arc<dyn Store>, crypto: crate::crypto::CryptoService) -> Self {
+    pub fn new(
+        store: Arc<dyn Store>,
+        crypto: crate::crypto::CryptoService,
+        pki: crate::pki::PkiService,
+    ) -> Self {
         let calendar =
             calendar::parse(crate::CALENDAR).expect("the bundled calendar is checked by tests");
         Self {
@@ -40,6 +45,7 @@ impl AppState {
             console: Arc::new(console::Templates::new()),
             contracts: Arc::default(),
             crypto: Arc::new(crypto),
+            pki: Arc::new(pki),
         }
     }
 

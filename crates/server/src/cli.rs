@@ -65,6 +65,10 @@ enum Command {
     Serve {
         #[arg(long, env = "GOVCLOUD_LISTEN", default_value = "127.0.0.1:8080")]
         listen: SocketAddr,
+        /// The URL relying parties use to reach this server (CRL and OCSP addresses in the
+        /// certificates it issues). Default: http://LISTEN.
+        #[arg(long, env = "GOVCLOUD_PUBLIC_URL")]
+        public_url: Option<String>,
         /// Load the 2026 contract and demo users (purchaser, operator, auditor).
         #[arg(long)]
         demo: bool,
@@ -87,8 +91,88 @@ enum Command {
     /// Keys of the crypto service.
     #[command(subcommand)]
     Key(KeyCmd),
+    /// Certificates: the CAs, issuing, revoking, listing (证书服务).
+    #[command(subcommand)]
+    Pki(PkiCmd),
+    /// RFC 3161 timestamps of files (时间戳服务).
+    #[command(subcommand)]
+    Tsa(TsaCmd),
     /// Print the OpenAPI document.
     Openapi,
+}
+
+#[derive(Subcommand)]
+enum PkiCmd {
+    /// The CA chain of a hierarchy (PEM: issuing CA, then root).
+    #[command(subcommand)]
+    Ca(PkiCaCmd),
+    /// Issue certificates; writes cert.pem (server: also enc-cert.pem and rsa-cert.pem) and,
+    /// for keys generated here, encrypted PKCS #8 key files, into --out.
+    Issue {
+        /// server | device | personal
+        #[arg(long)]
+        profile: String,
+        /// PKCS #10 request (PEM) for the SM2 key; without it the key pair is generated.
+        #[arg(long)]
+        csr: Option<PathBuf>,
+        /// Server only: PKCS #10 request for the RSA key.
+        #[arg(long)]
+        rsa_csr: Option<PathBuf>,
+        #[arg(long)]
+        out: PathBuf,
+        /// dns:NAME or ip:ADDRESS (repeatable).
+        #[arg(long)]
+        san: Vec<String>,
+        /// Subject CN (server name, device name, the person's name).
+        #[arg(long)]
+        cn: Option<String>,
+        #[arg(long)]
+        org: Option<String>,
+        /// Personal only: the holder's ID number.
+        #[arg(long)]
+        id_number: Option<String>,
+        /// Where relying parties reach the server (CRL and OCSP URLs).
+        #[arg(
+            long,
+            env = "GOVCLOUD_PUBLIC_URL",
+            default_value = "http://127.0.0.1:8080"
+        )]
+        public_url: String,
+    },
+    /// Revoke a certificate by serial (hex).
+    Revoke {
+        serial: String,
+        /// unspecified, keyCompromise, cACompromise, affiliationChanged, superseded,
+        /// cessationOfOperation, certificateHold, privilegeWithdrawn, aACompromise
+        #[arg(long)]
+        reason: String,
+    },
+    /// Every certificate issued.
+    List,
+}
+
+#[derive(Subcommand)]
+enum PkiCaCmd {
+    Show {
+        /// sm2 | rsa
+        #[arg(long, default_value = "sm2")]
+        alg: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum TsaCmd {
+    /// Timestamp FILE (SM3 → the SM2 TSA; --sha256 → the RSA TSA); writes FILE.tsr.
+    Stamp {
+        file: PathBuf,
+        #[arg(long)]
+        sha256: bool,
+        /// Where to write the reply (default FILE.tsr).
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Verify a timestamp reply or token for FILE.
+    Verify { file: PathBuf, token: PathBuf },
 }
 
 #[derive(Subcommand)]
@@ -313,7 +397,11 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             let (_, doc) = crate::api::routes().split_for_parts();
             print_json(&doc)?;
         }
-        Command::Serve { listen, demo } => {
+        Command::Serve {
+            listen,
+            demo,
+            public_url,
+        } => {
             let store = open_store(&cli).await?;
             let crypto = crate::crypto::CryptoService::from_environment(&cli.data_dir)?;
             bootstrap(
@@ -323,13 +411,24 @@ async fn run(cli: Cli) -> Result<ExitCode> {
                 *demo,
             )
             .await?;
-            app::serve(AppState::new(store, crypto), *listen).await?;
+            let public_url = public_url
+                .clone()
+                .unwrap_or_else(|| format!("http://{listen}"));
+            let pki = crate::pki::PkiService::load_or_init(
+                store.as_ref(),
+                crypto.provider.clone(),
+                &public_url,
+            )
+            .await?;
+            app::serve(AppState::new(store, crypto, pki), *listen).await?;
         }
         Command::Catalog(cmd) => return catalog(&cli, cmd, fmt).await,
         Command::User(cmd) => user(&cli, cmd, fmt).await?,
         Command::Audit(cmd) => return audit(&cli, cmd, fmt).await,
         Command::App(cmd) => app_cmd(&cli, cmd, fmt).await?,
         Command::Key(cmd) => key_cmd(&cli, cmd, fmt).await?,
+        Command::Pki(cmd) => pki_cmd(&cli, cmd, fmt).await?,
+        Command::Tsa(cmd) => return tsa_cmd(&cli, cmd, fmt).await,
         Command::Calendar(CalendarCmd::AddWorkingDays { from, days }) => {
             let cal =
                 calendar::parse(crate::CALENDAR).map_err(|e| anyhow!("bundled calendar: {e}"))?;
@@ -940,4 +1039,260 @@ async fn key_cmd(cli: &Cli, cmd: &KeyCmd, fmt: Format) -> Result<()> {
         }
     }
     Ok(())
+}
+
+fn api_err(e: crate::error::ApiError) -> anyhow::Error {
+    anyhow!(
+        "{} / {} [{}]",
+        e.body.message_zh,
+        e.body.message_en,
+        e.body.code
+    )
+}
+
+async fn pki_service(
+    cli: &Cli,
+    store: &dyn Store,
+    public_url: &str,
+) -> Result<crate::pki::PkiService> {
+    let crypto = crate::crypto::CryptoService::from_environment(&cli.data_dir)?;
+    crate::pki::PkiService::load_or_init(store, crypto.provider.clone(), public_url).await
+}
+
+async fn pki_cmd(cli: &Cli, cmd: &PkiCmd, fmt: Format) -> Result<()> {
+    let store = open_store(cli).await?;
+    match cmd {
+        PkiCmd::Ca(PkiCaCmd::Show { alg }) => {
+            let alg = match alg.as_str() {
+                "sm2" => govcloud_pki::SigAlg::Sm2Sm3,
+                "rsa" => govcloud_pki::SigAlg::RsaSha256,
+                other => bail!("--alg must be sm2 or rsa, not {other:?}"),
+            };
+            let pki = pki_service(cli, store.as_ref(), "http://127.0.0.1:8080").await?;
+            print!("{}", pki.hierarchy(alg).chain_pem());
+        }
+        PkiCmd::Issue {
+            profile,
+            csr,
+            rsa_csr,
+            out,
+            san,
+            cn,
+            org,
+            id_number,
+            public_url,
+        } => {
+            let read = |p: &Option<PathBuf>| -> Result<Option<String>> {
+                p.as_ref()
+                    .map(|f| {
+                        std::fs::read_to_string(f)
+                            .with_context(|| format!("cannot read {}", f.display()))
+                    })
+                    .transpose()
+            };
+            let input = crate::pki::IssueInput {
+                profile: profile.clone(),
+                csr_pem: read(csr)?,
+                rsa_csr_pem: read(rsa_csr)?,
+                sans: san.clone(),
+                common_name: cn.clone(),
+                organization: org.clone(),
+                id_number: id_number.clone(),
+                ..Default::default()
+            };
+            let pki = pki_service(cli, store.as_ref(), public_url).await?;
+            let state_limits = contract_limits_of(store.as_ref()).await?;
+            let issued = pki
+                .issue(store.as_ref(), &actor(), &input, &state_limits)
+                .await
+                .map_err(api_err)?;
+            std::fs::create_dir_all(out)
+                .with_context(|| format!("cannot create {}", out.display()))?;
+            for c in &issued.certificates {
+                let stem = match c.profile.as_str() {
+                    "server-enc" => "enc-",
+                    "server-rsa" => "rsa-",
+                    _ => "",
+                };
+                std::fs::write(out.join(format!("{stem}cert.pem")), &c.certificate_pem)?;
+                if let Some(k) = &c.encrypted_private_key_pem {
+                    let path = out.join(format!("{stem}key.pem"));
+                    std::fs::write(&path, k)?;
+                    #[cfg(unix)]
+                    {
+                        use std::os::unix::fs::PermissionsExt;
+                        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))?;
+                    }
+                }
+            }
+            match fmt {
+                Format::Json => print_json(&issued)?,
+                Format::Table => {
+                    print_table(
+                        &[
+                            "序列号 serial",
+                            "类型 profile",
+                            "主题 subject",
+                            "到期 not after",
+                        ],
+                        &issued
+                            .certificates
+                            .iter()
+                            .map(|c| {
+                                vec![
+                                    c.serial.clone(),
+                                    c.profile.clone(),
+                                    c.subject.clone(),
+                                    crate::shanghai_time(c.not_after),
+                                ]
+                            })
+                            .collect::<Vec<_>>(),
+                    );
+                    println!("已写入 / written to {}", out.display());
+                    if let Some(p) = &issued.key_password {
+                        eprintln!("私钥口令（仅显示一次）/ key password (shown once): {p}");
+                    }
+                }
+            }
+        }
+        PkiCmd::Revoke { serial, reason } => {
+            let pki = pki_service(cli, store.as_ref(), "http://127.0.0.1:8080").await?;
+            let r = pki
+                .revoke(store.as_ref(), &actor(), serial, reason)
+                .await
+                .map_err(api_err)?;
+            println!("已吊销 / revoked {} ({reason})", r.serial);
+        }
+        PkiCmd::List => {
+            pki_service(cli, store.as_ref(), "http://127.0.0.1:8080").await?;
+            let now = chrono::Utc::now();
+            let list: Vec<_> = store
+                .list_certificates()
+                .await?
+                .iter()
+                .map(|r| crate::api::pki::CertificateInfo::from_record(r, now))
+                .collect();
+            match fmt {
+                Format::Json => print_json(&list)?,
+                Format::Table => print_table(
+                    &[
+                        "序列号 serial",
+                        "类型 profile",
+                        "算法 alg",
+                        "状态 status",
+                        "主题 subject",
+                        "到期 not after",
+                    ],
+                    &list
+                        .iter()
+                        .map(|c| {
+                            vec![
+                                c.serial.clone(),
+                                c.profile.clone(),
+                                c.alg.clone(),
+                                c.status.clone(),
+                                c.subject.clone(),
+                                crate::shanghai_time(c.not_after),
+                            ]
+                        })
+                        .collect::<Vec<_>>(),
+                ),
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The contract's certificate quantities, read from the store's current contract.
+async fn contract_limits_of(store: &dyn Store) -> Result<Vec<(String, i64)>> {
+    let Some((_, contract)) = ops::current_contract(store, None).await? else {
+        return Ok(Vec::new());
+    };
+    Ok(crate::api::pki::limits_from_contract(&contract))
+}
+
+async fn tsa_cmd(cli: &Cli, cmd: &TsaCmd, fmt: Format) -> Result<ExitCode> {
+    let store = open_store(cli).await?;
+    let pki = pki_service(cli, store.as_ref(), "http://127.0.0.1:8080").await?;
+    match cmd {
+        TsaCmd::Stamp { file, sha256, out } => {
+            let data =
+                std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;
+            let (oid, digest) = if *sha256 {
+                (
+                    govcloud_pki::OID_SHA256,
+                    govcloud_pki::SigAlg::RsaSha256.digest(&data),
+                )
+            } else {
+                (
+                    govcloud_pki::OID_SM3,
+                    govcloud_pki::SigAlg::Sm2Sm3.digest(&data),
+                )
+            };
+            let mut nonce = [0u8; 8];
+            getrandom::fill(&mut nonce).map_err(|_| anyhow!("random source failed"))?;
+            nonce[0] &= 0x7f;
+            let query = govcloud_pki::tsp::request_der(&oid, &digest, Some(&nonce), true)?;
+            let reply = pki
+                .timestamp(store.as_ref(), &actor(), &query)
+                .await
+                .map_err(api_err)?;
+            let out = out.clone().unwrap_or_else(|| {
+                let mut p = file.clone().into_os_string();
+                p.push(".tsr");
+                PathBuf::from(p)
+            });
+            std::fs::write(&out, &reply)?;
+            let v = govcloud_pki::tsp::verify_token(&reply, &data)?;
+            let time = crate::shanghai_time(chrono::DateTime::<chrono::Utc>::from(v.gen_time));
+            match fmt {
+                Format::Json => print_json(
+                    &serde_json::json!({"file": file, "reply": out, "time": chrono::DateTime::<chrono::Utc>::from(v.gen_time), "serial": v.serial.to_string()}),
+                )?,
+                Format::Table => println!(
+                    "已加盖时间戳 / timestamped: {} at {time} (serial {}), reply {}",
+                    file.display(),
+                    v.serial,
+                    out.display()
+                ),
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        TsaCmd::Verify { file, token } => {
+            let data =
+                std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;
+            let tok =
+                std::fs::read(token).with_context(|| format!("cannot read {}", token.display()))?;
+            let state_like = |v: &govcloud_pki::tsp::VerifiedToken| {
+                [&pki.sm2, &pki.rsa]
+                    .iter()
+                    .any(|h| h.tsa_der == v.tsa_cert_der)
+            };
+            match govcloud_pki::tsp::verify_token(&tok, &data) {
+                Ok(v) if state_like(&v) => {
+                    let time = chrono::DateTime::<chrono::Utc>::from(v.gen_time);
+                    match fmt {
+                        Format::Json => print_json(
+                            &serde_json::json!({"valid": true, "time": time, "serial": v.serial.to_string()}),
+                        )?,
+                        Format::Table => println!(
+                            "有效 / valid: {} at {} (serial {})",
+                            file.display(),
+                            crate::shanghai_time(time),
+                            v.serial
+                        ),
+                    }
+                    Ok(ExitCode::SUCCESS)
+                }
+                Ok(_) => {
+                    eprintln!("无效：签发者不是本平台的时间戳服务 / invalid: not signed by this platform's TSA");
+                    Ok(ExitCode::FAILURE)
+                }
+                Err(e) => {
+                    eprintln!("无效 / invalid: {e}");
+                    Ok(ExitCode::FAILURE)
+                }
+            }
+        }
+    }
 }

@@ -46,6 +46,7 @@ impl Templates {
             ("audit.html", include_str!("../templates/audit.html")),
             ("message.html", include_str!("../templates/message.html")),
             ("crypto.html", include_str!("../templates/crypto.html")),
+            ("pki.html", include_str!("../templates/pki.html")),
         ] {
             env.add_template(name, src)
                 .expect("templates are checked by tests");
@@ -76,6 +77,7 @@ pub fn routes() -> Router<AppState> {
         .route("/packages/{number}", get(package_page))
         .route("/audit", get(audit_page))
         .route("/crypto", get(crypto_page))
+        .route("/pki", get(pki_page))
         .route("/crypto/apps", post(crypto_create_app))
         .route(
             "/assets/htmx.min.js",
@@ -668,4 +670,48 @@ async fn crypto_create_app(
             )
         }
     }
+}
+
+/// 证书服务: issued against contracted, expiries within 30 days, every certificate.
+async fn pki_page(State(state): State<AppState>, parts: Parts) -> Response {
+    let user = match viewer(&state, &parts).await {
+        Ok(u) => u,
+        Err(r) => return r,
+    };
+    let (summary, certs) = match (
+        crate::api::pki::pki_summary(&state).await,
+        state.store.list_certificates().await,
+    ) {
+        (Ok(s), Ok(c)) => (s, c),
+        _ => {
+            return message(
+                &state,
+                &user,
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "无法读取证书数据",
+                "详情见服务器日志。",
+            )
+        }
+    };
+    let now = state.now();
+    let row = |c: &crate::api::pki::CertificateInfo| {
+        context! { serial => c.serial.clone(), profile => c.profile_zh.clone(), alg => c.alg.to_uppercase(),
+        subject => c.subject.clone(), sans => c.sans.join(" "), not_after => crate::shanghai_time(c.not_after),
+        status => match c.status.as_str() { "good" => "有效", "revoked" => "已吊销", _ => "已过期" },
+        reason => c.revocation_reason.clone() }
+    };
+    let all: Vec<_> = certs
+        .iter()
+        .map(|r| row(&crate::api::pki::CertificateInfo::from_record(r, now)))
+        .collect();
+    let expiring: Vec<_> = summary.expiring.iter().map(row).collect();
+    let lines: Vec<_> = summary
+        .lines
+        .iter()
+        .map(|l| context! { name => l.name_zh.clone(), contracted => l.contracted, in_use => l.in_use, on_hand => l.on_hand })
+        .collect();
+    state.console.render(
+        "pki.html",
+        context! { viewer => Viewer::from(&user), lines, expiring, certs => all, timestamps => summary.timestamps_issued },
+    )
 }

@@ -13,6 +13,7 @@ pub mod crypto;
 pub mod error;
 pub mod metrics;
 pub mod ops;
+pub mod pki;
 
 /// The 2026 contract as shipped in `catalog/`, built into the binary so that `--demo` and
 /// `catalog show` work from anywhere.

@@ -45,6 +45,15 @@ async fn every_documented_route_but_login_needs_credentials() {
             .send()
             .await
             .unwrap();
+        // Relying parties fetch CA chains, CRLs and OCSP answers without credentials.
+        if path.starts_with("/pki/") {
+            assert_ne!(
+                r.status(),
+                StatusCode::UNAUTHORIZED,
+                "{method} {path} is public"
+            );
+            continue;
+        }
         if method == Method::POST && path == "/api/v1/session" {
             assert_eq!(
                 r.status(),
@@ -580,7 +589,9 @@ async fn calendar_and_audit_over_http() {
         .json()
         .await
         .unwrap();
-    assert_eq!(entries[0]["action"], "catalog.load");
+    // Newest first: the PKI's first-start setup, then the contract load.
+    assert_eq!(entries[0]["action"], "pki.setup");
+    assert_eq!(entries[1]["action"], "catalog.load");
     assert_eq!(entries.as_array().unwrap().len(), 3);
 }
 

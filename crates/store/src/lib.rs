@@ -18,6 +18,7 @@ use govcloud_domain::role::{Role, UserName};
 mod postgres;
 mod sql;
 mod sql_crypto;
+mod sql_pki;
 mod sqlite;
 
 pub use postgres::PgStore;
@@ -231,6 +232,86 @@ pub struct UsageKey {
     pub operation: String,
 }
 
+/// One of the platform's own keys (CA, OCSP responder, TSA), wrapped by the provider.
+pub struct PkiKey {
+    pub id: String,
+    /// `sm2-sign` or `rsa-2048`.
+    pub kind: String,
+    pub wrapped: Vec<u8>,
+    pub created_at: DateTime<Utc>,
+}
+
+impl fmt::Debug for PkiKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "PkiKey({} {}, [wrapped])", self.id, self.kind)
+    }
+}
+
+/// A certificate govcloud issued (including its own CA, OCSP and TSA certificates).
+#[derive(Clone, Debug)]
+pub struct CertRecord {
+    /// Lowercase hex, no leading zeros.
+    pub serial: String,
+    /// `sm2` or `rsa`: the hierarchy that issued it.
+    pub alg: String,
+    pub profile: String,
+    pub subject: String,
+    /// Space-separated `dns:…`/`ip:…`.
+    pub sans: String,
+    pub not_before: DateTime<Utc>,
+    pub not_after: DateTime<Utc>,
+    pub der: Vec<u8>,
+    /// The platform key behind a CA, OCSP or TSA certificate.
+    pub key_id: Option<String>,
+    /// Certificates issued together (a server's signing, encryption and RSA certificates).
+    pub request_id: String,
+    /// The serial this certificate renews.
+    pub renews: Option<String>,
+    pub revoked_at: Option<DateTime<Utc>>,
+    /// RFC 5280 CRLReason code.
+    pub reason: Option<i32>,
+    pub created_at: DateTime<Utc>,
+    pub created_by: String,
+}
+
+impl CertRecord {
+    pub fn revoked(&self) -> bool {
+        self.revoked_at.is_some()
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct StoredCrl {
+    pub alg: String,
+    pub number: i64,
+    pub this_update: DateTime<Utc>,
+    pub next_update: DateTime<Utc>,
+    pub der: Vec<u8>,
+}
+
+/// An issued RFC 3161 timestamp.
+#[derive(Clone, Debug)]
+pub struct TsaRecord {
+    pub serial: i64,
+    pub alg: String,
+    pub app_id: String,
+    pub gen_time: DateTime<Utc>,
+    pub hash_alg: String,
+    pub imprint: String,
+}
+
+/// A USB key 智能密码钥匙 or 国密 browser licence handed out under the contract.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct InventoryItem {
+    pub id: String,
+    /// `usbkey` or `browser`.
+    pub kind: String,
+    pub label: String,
+    pub assigned_to: Option<String>,
+    pub assigned_at: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+}
+
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
     /// `sqlite` or `postgres`.
@@ -346,6 +427,65 @@ pub trait Store: Send + Sync + 'static {
     async fn add_usage(&self, counts: &[(UsageKey, i64)]) -> Result<()>;
     /// Usage counters, optionally for one app.
     async fn usage(&self, app_id: Option<&str>) -> Result<Vec<(UsageKey, i64)>>;
+
+    // --- PKI ---
+    async fn pki_keys(&self) -> Result<Vec<PkiKey>>;
+    /// Store the platform's keys and their certificates in one transaction (first start).
+    /// Conflict when any key id exists already.
+    async fn pki_setup(
+        &self,
+        keys: &[PkiKey],
+        certs: &[CertRecord],
+        event: AuditEvent,
+    ) -> Result<()>;
+    /// Record certificates issued together.
+    async fn insert_certificates(&self, certs: &[CertRecord], event: AuditEvent) -> Result<()>;
+    async fn certificate(&self, serial: &str) -> Result<Option<CertRecord>>;
+    /// All certificates, newest first.
+    async fn list_certificates(&self) -> Result<Vec<CertRecord>>;
+    /// Revoke a good certificate; Conflict when it is revoked already.
+    async fn revoke_certificate(
+        &self,
+        serial: &str,
+        at: DateTime<Utc>,
+        reason: i32,
+        event: AuditEvent,
+    ) -> Result<CertRecord>;
+    /// The next CRL number of a hierarchy (starts at 1, never repeats).
+    async fn next_crl_number(&self, alg: &str) -> Result<i64>;
+    /// Keep a CRL unless a newer one (higher number) is stored.
+    async fn save_crl(&self, crl: &StoredCrl) -> Result<()>;
+    async fn crl(&self, alg: &str) -> Result<Option<StoredCrl>>;
+    async fn create_challenge(
+        &self,
+        id: &str,
+        app_id: &str,
+        challenge: &[u8],
+        expires_at: DateTime<Utc>,
+    ) -> Result<()>;
+    /// Use a challenge once: its bytes if it exists for this app, is unused and unexpired.
+    async fn consume_challenge(
+        &self,
+        id: &str,
+        app_id: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Vec<u8>>>;
+    /// Delete challenges that expired before `before`.
+    async fn purge_challenges(&self, before: DateTime<Utc>) -> Result<u64>;
+    /// Reserve the next timestamp serial (monotonic) and record the request.
+    async fn record_timestamp(&self, t: &TsaRecord) -> Result<i64>;
+    async fn set_timestamp_token(&self, serial: i64, token: &[u8]) -> Result<()>;
+    async fn timestamp(&self, serial: i64) -> Result<Option<(TsaRecord, Option<Vec<u8>>)>>;
+    async fn count_timestamps(&self) -> Result<i64>;
+    async fn add_inventory(&self, items: &[InventoryItem], event: AuditEvent) -> Result<()>;
+    async fn assign_inventory(
+        &self,
+        id: &str,
+        to: Option<&str>,
+        at: DateTime<Utc>,
+        event: AuditEvent,
+    ) -> Result<InventoryItem>;
+    async fn list_inventory(&self) -> Result<Vec<InventoryItem>>;
 }
 
 /// Open the store a URL names: `sqlite://path`, `postgres://…` or `postgresql://…`.

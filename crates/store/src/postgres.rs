@@ -7,6 +7,7 @@ use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 
 use crate::sql::impl_store;
 use crate::sql_crypto::impl_crypto;
+use crate::sql_pki::impl_pki;
 use crate::Result;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/postgres");
@@ -51,3 +52,4 @@ impl_store!(
     numeric = "::numeric"
 );
 impl_crypto!(PgStore, sqlx::Postgres);
+impl_pki!(PgStore, sqlx::Postgres);

@@ -627,6 +627,64 @@ macro_rules! impl_store {
                 self.crypto_usage(app_id).await
             }
 
+            async fn pki_keys(&self) -> $crate::Result<Vec<$crate::PkiKey>> {
+                self.pki_keys_().await
+            }
+            async fn pki_setup(&self, k: &[$crate::PkiKey], c: &[$crate::CertRecord], e: govcloud_domain::audit::AuditEvent) -> $crate::Result<()> {
+                self.pki_setup_(k, c, e).await
+            }
+            async fn insert_certificates(&self, c: &[$crate::CertRecord], e: govcloud_domain::audit::AuditEvent) -> $crate::Result<()> {
+                self.pki_insert_certificates(c, e).await
+            }
+            async fn certificate(&self, serial: &str) -> $crate::Result<Option<$crate::CertRecord>> {
+                self.pki_certificate(serial).await
+            }
+            async fn list_certificates(&self) -> $crate::Result<Vec<$crate::CertRecord>> {
+                self.pki_list_certificates().await
+            }
+            async fn revoke_certificate(&self, serial: &str, at: chrono::DateTime<chrono::Utc>, reason: i32, e: govcloud_domain::audit::AuditEvent) -> $crate::Result<$crate::CertRecord> {
+                self.pki_revoke(serial, at, reason, e).await
+            }
+            async fn next_crl_number(&self, alg: &str) -> $crate::Result<i64> {
+                self.pki_next_crl_number(alg).await
+            }
+            async fn save_crl(&self, c: &$crate::StoredCrl) -> $crate::Result<()> {
+                self.pki_save_crl(c).await
+            }
+            async fn crl(&self, alg: &str) -> $crate::Result<Option<$crate::StoredCrl>> {
+                self.pki_crl(alg).await
+            }
+            async fn create_challenge(&self, id: &str, app_id: &str, c: &[u8], exp: chrono::DateTime<chrono::Utc>) -> $crate::Result<()> {
+                self.pki_create_challenge(id, app_id, c, exp).await
+            }
+            async fn consume_challenge(&self, id: &str, app_id: &str, now: chrono::DateTime<chrono::Utc>) -> $crate::Result<Option<Vec<u8>>> {
+                self.pki_consume_challenge(id, app_id, now).await
+            }
+            async fn purge_challenges(&self, before: chrono::DateTime<chrono::Utc>) -> $crate::Result<u64> {
+                self.pki_purge_challenges(before).await
+            }
+            async fn record_timestamp(&self, t: &$crate::TsaRecord) -> $crate::Result<i64> {
+                self.pki_record_timestamp(t).await
+            }
+            async fn set_timestamp_token(&self, serial: i64, token: &[u8]) -> $crate::Result<()> {
+                self.pki_set_timestamp_token(serial, token).await
+            }
+            async fn timestamp(&self, serial: i64) -> $crate::Result<Option<($crate::TsaRecord, Option<Vec<u8>>)>> {
+                self.pki_timestamp(serial).await
+            }
+            async fn count_timestamps(&self) -> $crate::Result<i64> {
+                self.pki_count_timestamps().await
+            }
+            async fn add_inventory(&self, items: &[$crate::InventoryItem], e: govcloud_domain::audit::AuditEvent) -> $crate::Result<()> {
+                self.pki_add_inventory(items, e).await
+            }
+            async fn assign_inventory(&self, id: &str, to: Option<&str>, at: chrono::DateTime<chrono::Utc>, e: govcloud_domain::audit::AuditEvent) -> $crate::Result<$crate::InventoryItem> {
+                self.pki_assign_inventory(id, to, at, e).await
+            }
+            async fn list_inventory(&self) -> $crate::Result<Vec<$crate::InventoryItem>> {
+                self.pki_list_inventory().await
+            }
+
             async fn audit_head(&self) -> $crate::Result<Option<(i64, [u8; 32])>> {
                 let row: Option<(i64, String)> =
                     sqlx::query_as("SELECT seq, hash FROM audit_head WHERE id = 1")

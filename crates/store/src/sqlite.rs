@@ -9,6 +9,7 @@ use sqlx::sqlite::{
 
 use crate::sql::impl_store;
 use crate::sql_crypto::impl_crypto;
+use crate::sql_pki::impl_pki;
 use crate::Result;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
@@ -44,3 +45,4 @@ impl SqliteStore {
 
 impl_store!(SqliteStore, sqlx::Sqlite, backend = "sqlite", numeric = "");
 impl_crypto!(SqliteStore, sqlx::Sqlite);
+impl_pki!(SqliteStore, sqlx::Sqlite);

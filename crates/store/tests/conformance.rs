@@ -627,3 +627,165 @@ async fn apps_and_their_keys() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn pki_records_revocation_crl_numbers_challenges_and_timestamps() {
+    use chrono::{Duration, Utc};
+    use govcloud_store::{CertRecord, InventoryItem, PkiKey, StoreError, TsaRecord};
+    on_every_backend(|f| async move {
+        let s = f.store.as_ref();
+        let now = Utc::now();
+        let cert = |serial: &str, key: Option<&str>| CertRecord {
+            serial: serial.into(),
+            alg: "sm2".into(),
+            profile: if key.is_some() {
+                "issuing-ca"
+            } else {
+                "device"
+            }
+            .into(),
+            subject: "CN=设备,C=CN".into(),
+            sans: "ip:10.0.0.1".into(),
+            not_before: now,
+            not_after: now + Duration::days(365),
+            der: vec![0x30, 0x00],
+            key_id: key.map(str::to_owned),
+            request_id: "req_1".into(),
+            renews: None,
+            revoked_at: None,
+            reason: None,
+            created_at: now,
+            created_by: "test".into(),
+        };
+        let key = PkiKey {
+            id: "sm2-issuing".into(),
+            kind: "sm2-sign".into(),
+            wrapped: vec![1, 2, 3],
+            created_at: now,
+        };
+        s.pki_setup(
+            std::slice::from_ref(&key),
+            &[cert("aa", Some("sm2-issuing"))],
+            ev("pki.setup", "pki"),
+        )
+        .await
+        .unwrap();
+        // A second setup (another node starting) conflicts and changes nothing.
+        assert!(matches!(
+            s.pki_setup(&[key], &[], ev("pki.setup", "pki")).await,
+            Err(StoreError::Conflict(_))
+        ));
+        assert_eq!(s.pki_keys().await.unwrap()[0].wrapped, vec![1, 2, 3]);
+        s.insert_certificates(&[cert("bb", None)], ev("pki.issue", "req_1"))
+            .await
+            .unwrap();
+        assert!(matches!(
+            s.insert_certificates(&[cert("bb", None)], ev("pki.issue", "req_2"))
+                .await,
+            Err(StoreError::Conflict(_))
+        ));
+        let r = s
+            .revoke_certificate("bb", now, 1, ev("pki.revoke", "bb"))
+            .await
+            .unwrap();
+        assert_eq!((r.revoked(), r.reason), (true, Some(1)));
+        assert!(matches!(
+            s.revoke_certificate("bb", now, 1, ev("pki.revoke", "bb"))
+                .await,
+            Err(StoreError::Conflict(_))
+        ));
+        assert!(matches!(
+            s.revoke_certificate("cc", now, 1, ev("pki.revoke", "cc"))
+                .await,
+            Err(StoreError::NotFound(_))
+        ));
+        // CRL numbers never repeat; a CRL is kept only under its own (latest) number.
+        let n1 = s.next_crl_number("sm2").await.unwrap();
+        let n2 = s.next_crl_number("sm2").await.unwrap();
+        assert_eq!((n1, n2), (1, 2));
+        let crl = |n: i64| govcloud_store::StoredCrl {
+            alg: "sm2".into(),
+            number: n,
+            this_update: now,
+            next_update: now + Duration::hours(24),
+            der: vec![n as u8],
+        };
+        s.save_crl(&crl(1)).await.unwrap();
+        assert!(
+            s.crl("sm2").await.unwrap().is_none(),
+            "an older CRL is not kept"
+        );
+        s.save_crl(&crl(2)).await.unwrap();
+        assert_eq!(s.crl("sm2").await.unwrap().unwrap().der, vec![2]);
+        // A challenge is used once, by its app, before it expires.
+        s.create_challenge("ch1", "app_a", b"xyz", now + Duration::seconds(120))
+            .await
+            .unwrap();
+        s.create_challenge("ch2", "app_a", b"old", now - Duration::seconds(1))
+            .await
+            .unwrap();
+        assert_eq!(
+            s.consume_challenge("ch1", "app_b", now).await.unwrap(),
+            None
+        );
+        assert_eq!(
+            s.consume_challenge("ch1", "app_a", now).await.unwrap(),
+            Some(b"xyz".to_vec())
+        );
+        assert_eq!(
+            s.consume_challenge("ch1", "app_a", now).await.unwrap(),
+            None
+        );
+        assert_eq!(
+            s.consume_challenge("ch2", "app_a", now).await.unwrap(),
+            None
+        );
+        assert_eq!(s.purge_challenges(now).await.unwrap(), 1);
+        // Timestamp serials increase.
+        let t = TsaRecord {
+            serial: 0,
+            alg: "sm2".into(),
+            app_id: "app_a".into(),
+            gen_time: now,
+            hash_alg: "1.2.156.10197.1.401".into(),
+            imprint: "00".into(),
+        };
+        let a = s.record_timestamp(&t).await.unwrap();
+        let b = s.record_timestamp(&t).await.unwrap();
+        assert!(b > a);
+        s.set_timestamp_token(b, &[9, 9]).await.unwrap();
+        assert_eq!(s.timestamp(b).await.unwrap().unwrap().1, Some(vec![9, 9]));
+        assert_eq!(s.count_timestamps().await.unwrap(), 2);
+        // Inventory.
+        let item = InventoryItem {
+            id: "usbkey-1".into(),
+            kind: "usbkey".into(),
+            label: "1".into(),
+            assigned_to: None,
+            assigned_at: None,
+            created_at: now,
+        };
+        s.add_inventory(
+            std::slice::from_ref(&item),
+            ev("pki.inventory.add", "usbkey"),
+        )
+        .await
+        .unwrap();
+        let got = s
+            .assign_inventory(
+                "usbkey-1",
+                Some("张三"),
+                now,
+                ev("pki.inventory.assign", "usbkey-1"),
+            )
+            .await
+            .unwrap();
+        assert_eq!(got.assigned_to.as_deref(), Some("张三"));
+        assert!(s
+            .assign_inventory("nope", None, now, ev("x", "y"))
+            .await
+            .is_err());
+        assert_eq!(chain_ok(s).await, 5);
+    })
+    .await;
+}

@@ -29,6 +29,7 @@ pub mod audit;
 pub mod calendar;
 pub mod catalog;
 pub mod crypto;
+pub mod pki;
 pub mod session;
 pub mod users;
 
@@ -49,6 +50,8 @@ pub mod users;
         (name = "audit", description = "审计日志 the audit chain"),
         (name = "apps", description = "业务系统应用凭据 business systems' credentials for the crypto service"),
         (name = "crypto", description = "商用密码服务 国密 services for business systems (app credentials)"),
+        (name = "pki", description = "证书、吊销列表、OCSP 与时间戳 certificates, CRLs, OCSP and timestamps"),
+        (name = "auth", description = "强身份认证 strong identity authentication (app credentials)"),
     )
 )]
 struct ApiDoc;
@@ -113,8 +116,27 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(crypto::sign_batch))
         .routes(routes!(crypto::verify_batch))
         .routes(routes!(crypto::encrypt_batch))
-        .routes(routes!(crypto::decrypt_batch));
-    OpenApiRouter::with_openapi(ApiDoc::openapi()).nest("/api/v1", v1)
+        .routes(routes!(crypto::decrypt_batch))
+        .routes(routes!(pki::list_certificates, pki::issue))
+        .routes(routes!(pki::show_certificate))
+        .routes(routes!(pki::revoke))
+        .routes(routes!(pki::renew))
+        .routes(routes!(pki::summary))
+        .routes(routes!(pki::list_inventory, pki::add_inventory))
+        .routes(routes!(pki::assign_inventory))
+        .routes(routes!(pki::challenge))
+        .routes(routes!(pki::verify))
+        .routes(routes!(pki::tsa_verify));
+    // Relying-party endpoints at fixed, short paths (they are written into certificates).
+    let public = OpenApiRouter::new()
+        .routes(routes!(pki::ca_chain))
+        .routes(routes!(pki::crl))
+        .routes(routes!(pki::ocsp_post))
+        .routes(routes!(pki::ocsp_get))
+        .routes(routes!(pki::tsa));
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .nest("/api/v1", v1)
+        .merge(public)
 }
 
 /// The set of roles a route admits.

@@ -96,7 +96,14 @@ pub async fn spawn_app() -> App {
     let crypto = govcloud::crypto::CryptoService::new(Arc::new(
         govcloud_crypto::SoftProvider::new(govcloud_crypto::MasterKey::generate().unwrap()),
     ));
-    let state = AppState::new(store.clone(), crypto);
+    let pki = govcloud::pki::PkiService::load_or_init(
+        store.as_ref(),
+        crypto.provider.clone(),
+        &format!("http://{addr}"),
+    )
+    .await
+    .unwrap();
+    let state = AppState::new(store.clone(), crypto, pki);
     let router = app::router(state.clone());
     tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
     App {
