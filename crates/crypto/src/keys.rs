@@ -154,7 +154,7 @@ impl Sm2PublicKey {
 }
 
 /// An X.509 certificate in PEM or DER.
-pub(crate) fn parse_certificate(cert: &[u8]) -> Result<Certificate, CryptoError> {
+pub fn parse_certificate(cert: &[u8]) -> Result<Certificate, CryptoError> {
     match std::str::from_utf8(cert) {
         Ok(text) if text.trim_start().starts_with("-----BEGIN") => {
             Certificate::from_pem(text.trim().as_bytes())

@@ -10,7 +10,7 @@ pub mod cms;
 mod keys;
 mod soft;
 
-pub use keys::{sm2_private_scalar_from_pem, Sm2PublicKey};
+pub use keys::{parse_certificate, sm2_private_scalar_from_pem, Sm2PublicKey};
 pub use soft::{rsa_verify_sha256, verify_digest_der};
 pub use soft::{MasterKey, SoftProvider};
 

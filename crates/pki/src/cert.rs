@@ -529,14 +529,10 @@ pub fn time(t: SystemTime) -> Result<Time> {
 
 /// A certificate in PEM or DER.
 pub fn parse_certificate(input: &[u8]) -> Result<Certificate> {
-    use der::DecodePem;
-    match std::str::from_utf8(input) {
-        Ok(text) if text.trim_start().starts_with("-----BEGIN") => {
-            Certificate::from_pem(text.trim().as_bytes())
-        }
-        _ => Certificate::from_der(input),
-    }
-    .map_err(malformed("certificate"))
+    govcloud_crypto::parse_certificate(input).map_err(|e| PkiError::Malformed {
+        what: "certificate",
+        detail: e.to_string(),
+    })
 }
 
 pub fn to_pem(label: &str, der: &[u8]) -> String {

@@ -16,7 +16,7 @@ pub const PBKDF2_ROUNDS: u32 = 200_000;
 pub struct HolderKey {
     /// SubjectPublicKeyInfo DER.
     pub public_key: Vec<u8>,
-    /// `-----BEGIN ENCRYPTED PRIVATE KEY-----` …
+    /// PEM with the label `ENCRYPTED PRIVATE KEY` (RFC 7468 §11).
     pub encrypted_pkcs8_pem: String,
 }
 

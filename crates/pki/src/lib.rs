@@ -64,6 +64,12 @@ impl SigAlg {
         }
     }
 
+    pub fn parse(code: &str) -> Option<Self> {
+        [SigAlg::Sm2Sm3, SigAlg::RsaSha256]
+            .into_iter()
+            .find(|a| a.code() == code)
+    }
+
     /// The AlgorithmIdentifier for signatures (RSA carries NULL parameters, SM2 none).
     pub fn algorithm_identifier(self) -> AlgorithmIdentifierOwned {
         match self {

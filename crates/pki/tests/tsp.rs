@@ -17,6 +17,9 @@
 //! `openssl dgst -sha256` of the TSA certificate. When `GOVCLOUD_TEST_GMSSL_PYTHON` names a
 //! Python with PyPI `gmssl-pyx` (as `.ci/run` sets up), GmSSL checks the signature too.
 
+mod common;
+
+use common::*;
 use std::path::Path;
 use std::process::Command;
 use std::sync::Arc;
@@ -30,39 +33,8 @@ use govcloud_pki::tsp::{
 };
 use govcloud_pki::{PkiError, ProviderSigner, SigAlg, Signer};
 
-const DISTID: &str = "distid:1234567812345678";
 const POLICY: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.156.112233.1.1");
 const DATA: &[u8] = "政府采购 招标文件 第三包：时间戳".as_bytes();
-
-/// Runs `openssl` in `dir` with `args` (a command line split on whitespace).
-fn openssl(dir: &Path, args: &str) -> (bool, String) {
-    let out = Command::new("openssl")
-        .current_dir(dir)
-        .args(args.split_whitespace())
-        .output()
-        .expect("Debian's openssl is installed");
-    (
-        out.status.success(),
-        format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        ),
-    )
-}
-
-#[track_caller]
-fn ok(dir: &Path, args: &str) -> String {
-    let (ok, out) = openssl(dir, args);
-    assert!(ok, "openssl {args}: {out}");
-    out
-}
-
-#[derive(Clone, Copy, PartialEq)]
-enum Kind {
-    Sm2,
-    Rsa,
-}
 
 const EXT: &str = "\
 [ca]
@@ -320,38 +292,6 @@ fn rsa_tokens_verify_in_openssl() {
     }
 }
 
-/// (tag, header length, content length) of the DER element at the start of `b`.
-fn tlv(b: &[u8]) -> (u8, usize, usize) {
-    let l = b[1];
-    if l < 0x80 {
-        (b[0], 2, usize::from(l))
-    } else {
-        let n = usize::from(l & 0x7f);
-        let len = b[2..2 + n]
-            .iter()
-            .fold(0usize, |a, x| (a << 8) | usize::from(*x));
-        (b[0], 2 + n, len)
-    }
-}
-
-/// The contents of the element at the start of `b`.
-fn content(b: &[u8]) -> &[u8] {
-    let (_, h, l) = tlv(b);
-    &b[h..h + l]
-}
-
-/// The child elements (whole TLVs) of the constructed element at the start of `b`.
-fn children(b: &[u8]) -> Vec<&[u8]> {
-    let mut rest = content(b);
-    let mut out = Vec::new();
-    while !rest.is_empty() {
-        let (_, h, l) = tlv(rest);
-        out.push(&rest[..h + l]);
-        rest = &rest[h + l..];
-    }
-    out
-}
-
 /// The parts of a granted TimeStampResp's token that a verifier needs, found by walking
 /// the DER by hand.
 struct TokenParts {
@@ -402,29 +342,6 @@ fn token_parts(resp: &[u8]) -> TokenParts {
         ess_v2_cert_hash: content(first).to_vec(),
         signed_attrs,
     }
-}
-
-/// GmSSL's verdict (PyPI `gmssl-pyx`, default signer ID) on an SM2 signature, when
-/// `GOVCLOUD_TEST_GMSSL_PYTHON` names a Python that has it; `None` otherwise.
-fn gmssl_verify(spki: &[u8], msg: &[u8], sig: &[u8]) -> Option<bool> {
-    let python = std::env::var("GOVCLOUD_TEST_GMSSL_PYTHON").ok()?;
-    let out = Command::new(python)
-        .arg("-c")
-        .arg(
-            "import sys, gmssl_pyx as g; a = [bytes.fromhex(x) for x in sys.argv[1:]]; \
-             print('1' if g.sm2_verify(a[0], a[1], a[2]) else '0')",
-        )
-        .arg(hex::encode(&spki[spki.len() - 64..])) // x || y
-        .arg(hex::encode(msg))
-        .arg(hex::encode(sig))
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    Some(String::from_utf8_lossy(&out.stdout).trim() == "1")
 }
 
 fn openssl_digest(dir: &Path, alg: &str, file: &str) -> Vec<u8> {
@@ -747,28 +664,6 @@ fn rejections_are_read_by_openssl() {
 }
 
 // --- hand-made DER for requests OpenSSL will not make ----------------------------------
-
-fn der_tlv(tag: u8, body: &[u8]) -> Vec<u8> {
-    let mut out = vec![tag];
-    let n = body.len();
-    if n < 0x80 {
-        out.push(n as u8);
-    } else {
-        let bytes: Vec<u8> = n
-            .to_be_bytes()
-            .into_iter()
-            .skip_while(|b| *b == 0)
-            .collect();
-        out.push(0x80 | bytes.len() as u8);
-        out.extend(bytes);
-    }
-    out.extend_from_slice(body);
-    out
-}
-
-fn seq(parts: &[Vec<u8>]) -> Vec<u8> {
-    der_tlv(0x30, &parts.concat())
-}
 
 const SHA256_OID: [u8; 9] = [0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x01];
 

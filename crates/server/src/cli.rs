@@ -131,13 +131,10 @@ enum PkiCmd {
         /// Personal only: the holder's ID number.
         #[arg(long)]
         id_number: Option<String>,
-        /// Where relying parties reach the server (CRL and OCSP URLs).
-        #[arg(
-            long,
-            env = "GOVCLOUD_PUBLIC_URL",
-            default_value = "http://127.0.0.1:8080"
-        )]
-        public_url: String,
+        /// Where relying parties reach the server (CRL and OCSP URLs in the certificates).
+        /// Default: $GOVCLOUD_PUBLIC_URL, else http://127.0.0.1:8080.
+        #[arg(long)]
+        public_url: Option<String>,
     },
     /// Revoke a certificate by serial (hex).
     Revoke {
@@ -1050,25 +1047,30 @@ fn api_err(e: crate::error::ApiError) -> anyhow::Error {
     )
 }
 
+/// Where relying parties reach the server when the CLI is the first to set up the PKI.
+const DEFAULT_PUBLIC_URL: &str = "http://127.0.0.1:8080";
+
+/// The PKI service on this data directory; `public_url` matters only when the CLI is the
+/// first to touch it (the CAs' CRL addresses are fixed then).
 async fn pki_service(
     cli: &Cli,
     store: &dyn Store,
-    public_url: &str,
+    public_url: Option<&str>,
 ) -> Result<crate::pki::PkiService> {
     let crypto = crate::crypto::CryptoService::from_environment(&cli.data_dir)?;
-    crate::pki::PkiService::load_or_init(store, crypto.provider.clone(), public_url).await
+    let env = std::env::var("GOVCLOUD_PUBLIC_URL").ok();
+    let url = public_url.or(env.as_deref()).unwrap_or(DEFAULT_PUBLIC_URL);
+    crate::pki::PkiService::load_or_init(store, crypto.provider.clone(), url).await
 }
 
 async fn pki_cmd(cli: &Cli, cmd: &PkiCmd, fmt: Format) -> Result<()> {
     let store = open_store(cli).await?;
     match cmd {
         PkiCmd::Ca(PkiCaCmd::Show { alg }) => {
-            let alg = match alg.as_str() {
-                "sm2" => govcloud_pki::SigAlg::Sm2Sm3,
-                "rsa" => govcloud_pki::SigAlg::RsaSha256,
-                other => bail!("--alg must be sm2 or rsa, not {other:?}"),
+            let Some(alg) = govcloud_pki::SigAlg::parse(alg) else {
+                bail!("--alg must be sm2 or rsa, not {alg:?}");
             };
-            let pki = pki_service(cli, store.as_ref(), "http://127.0.0.1:8080").await?;
+            let pki = pki_service(cli, store.as_ref(), None).await?;
             print!("{}", pki.hierarchy(alg).chain_pem());
         }
         PkiCmd::Issue {
@@ -1090,7 +1092,7 @@ async fn pki_cmd(cli: &Cli, cmd: &PkiCmd, fmt: Format) -> Result<()> {
                     })
                     .transpose()
             };
-            let input = crate::pki::IssueInput {
+            let input = crate::api::pki::IssueInput {
                 profile: profile.clone(),
                 csr_pem: read(csr)?,
                 rsa_csr_pem: read(rsa_csr)?,
@@ -1100,7 +1102,7 @@ async fn pki_cmd(cli: &Cli, cmd: &PkiCmd, fmt: Format) -> Result<()> {
                 id_number: id_number.clone(),
                 ..Default::default()
             };
-            let pki = pki_service(cli, store.as_ref(), public_url).await?;
+            let pki = pki_service(cli, store.as_ref(), public_url.as_deref()).await?;
             let state_limits = contract_limits_of(store.as_ref()).await?;
             let issued = pki
                 .issue(store.as_ref(), &actor(), &input, &state_limits)
@@ -1156,7 +1158,7 @@ async fn pki_cmd(cli: &Cli, cmd: &PkiCmd, fmt: Format) -> Result<()> {
             }
         }
         PkiCmd::Revoke { serial, reason } => {
-            let pki = pki_service(cli, store.as_ref(), "http://127.0.0.1:8080").await?;
+            let pki = pki_service(cli, store.as_ref(), None).await?;
             let r = pki
                 .revoke(store.as_ref(), &actor(), serial, reason)
                 .await
@@ -1164,7 +1166,7 @@ async fn pki_cmd(cli: &Cli, cmd: &PkiCmd, fmt: Format) -> Result<()> {
             println!("已吊销 / revoked {} ({reason})", r.serial);
         }
         PkiCmd::List => {
-            pki_service(cli, store.as_ref(), "http://127.0.0.1:8080").await?;
+            pki_service(cli, store.as_ref(), None).await?;
             let now = chrono::Utc::now();
             let list: Vec<_> = store
                 .list_certificates()
@@ -1213,7 +1215,7 @@ async fn contract_limits_of(store: &dyn Store) -> Result<Vec<(String, i64)>> {
 
 async fn tsa_cmd(cli: &Cli, cmd: &TsaCmd, fmt: Format) -> Result<ExitCode> {
     let store = open_store(cli).await?;
-    let pki = pki_service(cli, store.as_ref(), "http://127.0.0.1:8080").await?;
+    let pki = pki_service(cli, store.as_ref(), None).await?;
     match cmd {
         TsaCmd::Stamp { file, sha256, out } => {
             let data =
@@ -1263,13 +1265,8 @@ async fn tsa_cmd(cli: &Cli, cmd: &TsaCmd, fmt: Format) -> Result<ExitCode> {
                 std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;
             let tok =
                 std::fs::read(token).with_context(|| format!("cannot read {}", token.display()))?;
-            let state_like = |v: &govcloud_pki::tsp::VerifiedToken| {
-                [&pki.sm2, &pki.rsa]
-                    .iter()
-                    .any(|h| h.tsa_der == v.tsa_cert_der)
-            };
             match govcloud_pki::tsp::verify_token(&tok, &data) {
-                Ok(v) if state_like(&v) => {
+                Ok(v) if pki.is_own_tsa(&v.tsa_cert_der) => {
                     let time = chrono::DateTime::<chrono::Utc>::from(v.gen_time);
                     match fmt {
                         Format::Json => print_json(

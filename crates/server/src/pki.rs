@@ -14,12 +14,11 @@ use govcloud_domain::audit::AuditEvent;
 use govcloud_pki::cert::{self, IssueParams, Pointers, Profile, San, Subject};
 use govcloud_pki::{crl, csr, keygen, ocsp, tsp, PkiError, ProviderSigner, SigAlg};
 use govcloud_store::{CertRecord, PkiKey, Store, StoreError, StoredCrl, TsaRecord};
-use serde::Serialize;
 use serde_json::json;
-use utoipa::ToSchema;
 use x509_cert::Certificate;
 use zeroize::Zeroizing;
 
+use crate::api::pki::{IssueInput, Issued, IssuedCertificate};
 use crate::error::ApiError;
 
 /// govcloud's TSA policy: under IANA's private enterprise number 32473, which RFC 5612
@@ -29,7 +28,8 @@ pub const TSA_POLICY: &str = "1.3.6.1.4.1.32473.3161.1";
 pub const TSA_ACCURACY_MILLIS: u32 = 1000;
 /// How long an authentication challenge may be answered.
 pub const CHALLENGE_SECONDS: i64 = 120;
-/// CRLs are valid for a day and reissued every 12 hours and on every revocation.
+/// CRLs are valid for a day; a fetch reissues one older than 12 hours, and every
+/// revocation reissues at once.
 pub const CRL_VALIDITY_HOURS: i64 = 24;
 pub const CRL_REISSUE_HOURS: i64 = 12;
 
@@ -99,6 +99,16 @@ fn kind_code(alg: SigAlg) -> KeyKind {
     }
 }
 
+/// The hierarchy that issued a stored certificate.
+fn hierarchy_of(r: &CertRecord) -> SigAlg {
+    SigAlg::parse(&r.alg).unwrap_or(SigAlg::Sm2Sm3)
+}
+
+/// What a platform key's wrapping is bound to.
+fn key_binding(id: &str) -> Vec<u8> {
+    format!("pki/{id}").into_bytes()
+}
+
 fn to_utc(t: SystemTime) -> DateTime<Utc> {
     DateTime::<Utc>::from(t)
 }
@@ -146,8 +156,10 @@ impl PkiService {
         let public_url = public_url.trim_end_matches('/').to_owned();
         if store.pki_keys().await?.is_empty() {
             match Self::setup(store, &provider, &public_url).await {
-                Ok(()) | Err(StoreError::Conflict(_)) => {} // another node set it up first
-                Err(e) => return Err(e.into()),
+                Ok(()) => {}
+                // Another node set it up first.
+                Err(e) if matches!(e.downcast_ref(), Some(StoreError::Conflict(_))) => {}
+                Err(e) => return Err(e),
             }
         }
         let keys = store.pki_keys().await?;
@@ -167,7 +179,7 @@ impl PkiService {
                 let signer = ProviderSigner {
                     provider: provider.clone(),
                     kind: kind_code(alg),
-                    binding: format!("pki/{id}").into_bytes(),
+                    binding: key_binding(&id),
                     blob: key.wrapped.clone(),
                 };
                 Ok((cert.der.clone(), signer))
@@ -201,8 +213,7 @@ impl PkiService {
         store: &dyn Store,
         provider: &Arc<dyn Provider>,
         public_url: &str,
-    ) -> Result<(), StoreError> {
-        let fail = |e: &dyn std::fmt::Display| StoreError::Corrupt(format!("PKI setup: {e}"));
+    ) -> anyhow::Result<()> {
         let now = SystemTime::now();
         let mut keys = Vec::new();
         let mut records = Vec::new();
@@ -211,17 +222,14 @@ impl PkiService {
             let mut issuing: Option<(Certificate, ProviderSigner)> = None;
             for (role, profile) in ROLES {
                 let id = format!("{}-{role}", alg.code());
-                let binding = format!("pki/{id}");
-                let k = provider
-                    .generate_key(kind_code(alg), binding.as_bytes())
-                    .map_err(|e| fail(&e))?;
+                let k = provider.generate_key(kind_code(alg), &key_binding(&id))?;
                 let signer = ProviderSigner {
                     provider: provider.clone(),
                     kind: kind_code(alg),
                     binding: k.binding.clone(),
                     blob: k.blob.clone(),
                 };
-                let public = signer.public_key_spki().map_err(|e| fail(&e))?;
+                let public = signer.public_key_spki()?;
                 let (issuer_cert, issuer_signer) = match profile {
                     Profile::RootCa => (None, &signer),
                     Profile::IssuingCa => {
@@ -242,18 +250,18 @@ impl PkiService {
                     issuer_signer,
                     &IssueParams {
                         profile,
-                        subject: role_subject(alg, role).to_name().map_err(|e| fail(&e))?,
+                        subject: role_subject(alg, role).to_name()?,
                         public_key: &public,
                         sans: &[],
                         not_before: now - Duration::from_secs(300),
                         not_after: now + profile.default_validity(),
-                        serial: random16().map_err(|_| fail(&"random"))?,
+                        serial: random16()
+                            .map_err(|_| anyhow::anyhow!("the random source failed"))?,
                         issuer: issuer_cert,
                         pointers: &pointers,
                     },
-                )
-                .map_err(|e| fail(&e))?;
-                let parsed = cert::parse_certificate(&der).map_err(|e| fail(&e))?;
+                )?;
+                let parsed = cert::parse_certificate(&der)?;
                 records.push(record(
                     alg,
                     profile,
@@ -264,7 +272,7 @@ impl PkiService {
                     None,
                     "system",
                     "",
-                )?);
+                ));
                 keys.push(PkiKey {
                     id,
                     kind: kind_code(alg).code().to_owned(),
@@ -285,7 +293,7 @@ impl PkiService {
             "pki",
             json!({"hierarchies": ["sm2", "rsa"], "certificates": records.iter().map(|r| json!({"serial": r.serial, "profile": r.profile, "subject": r.subject})).collect::<Vec<_>>()}).to_string(),
         );
-        store.pki_setup(&keys, &records, event).await
+        Ok(store.pki_setup(&keys, &records, event).await?)
     }
 
     pub fn hierarchy(&self, alg: SigAlg) -> &Hierarchy {
@@ -398,8 +406,7 @@ impl PkiService {
                 .iter()
                 .filter(|c| c.profile == contract_profile && !c.revoked() && c.not_after > now)
                 .count() as i64;
-            let renewing = input.renews.is_some() as i64;
-            if active - renewing >= *limit {
+            if active >= *limit {
                 return Err(ApiError::new(
                     StatusCode::CONFLICT,
                     "over_contract",
@@ -424,19 +431,17 @@ impl PkiService {
                 }
             })
             .transpose()?;
-        let password: Option<Zeroizing<String>> = input
-            .key_password
-            .as_ref()
-            .map(|p| Zeroizing::new(p.clone()));
-        let mut generated_password = None;
-        let mut need_password = || -> Result<Zeroizing<String>, ApiError> {
-            if let Some(p) = &password {
-                return Ok(p.clone());
-            }
-            if generated_password.is_none() {
-                generated_password = Some(keygen::random_password()?);
-            }
-            Ok(generated_password.clone().expect("set above"))
+        // Generated private keys (all of a request's) are encrypted under the caller's
+        // password, or under a random one returned once.
+        let generates_keys = checked.is_none() || profile_name == "server";
+        let generated_password = match (&input.key_password, generates_keys) {
+            (None, true) => Some(keygen::random_password()?),
+            _ => None,
+        };
+        let password: Zeroizing<String> = match (&input.key_password, &generated_password) {
+            (Some(p), _) => Zeroizing::new(p.clone()),
+            (None, Some(p)) => p.clone(),
+            (None, None) => Zeroizing::new(String::new()),
         };
 
         // What to issue: (profile, hierarchy, public key, generated private key).
@@ -449,8 +454,7 @@ impl PkiService {
         match &checked {
             Some(c) => plan.push((main_profile, SigAlg::Sm2Sm3, c.public_key.clone(), None)),
             None => {
-                let pw = need_password()?;
-                let k = keygen::generate(SigAlg::Sm2Sm3, &pw)?;
+                let k = keygen::generate(SigAlg::Sm2Sm3, &password)?;
                 plan.push((
                     main_profile,
                     SigAlg::Sm2Sm3,
@@ -461,8 +465,7 @@ impl PkiService {
         }
         if profile_name == "server" {
             // The TLCP encryption key pair is generated here and delivered encrypted.
-            let pw = need_password()?;
-            let k = keygen::generate(SigAlg::Sm2Sm3, &pw)?;
+            let k = keygen::generate(SigAlg::Sm2Sm3, &password)?;
             plan.push((
                 Profile::ServerEnc,
                 SigAlg::Sm2Sm3,
@@ -482,8 +485,7 @@ impl PkiService {
                     plan.push((Profile::ServerRsa, SigAlg::RsaSha256, c.public_key, None));
                 }
                 None => {
-                    let pw = need_password()?;
-                    let k = keygen::generate(SigAlg::RsaSha256, &pw)?;
+                    let k = keygen::generate(SigAlg::RsaSha256, &password)?;
                     plan.push((
                         Profile::ServerRsa,
                         SigAlg::RsaSha256,
@@ -522,22 +524,17 @@ impl PkiService {
                 &der,
                 None,
                 &request_id,
-                input.renews.clone(),
+                None,
                 actor,
                 &sans_text(&sans),
-            )
-            .map_err(|_| ApiError::internal())?;
+            );
             out.push(IssuedCertificate::from_record(&rec, private));
             records.push(rec);
         }
         let event = AuditEvent::new(
             Utc::now(),
             actor,
-            if input.renews.is_some() {
-                "pki.renew"
-            } else {
-                "pki.issue"
-            },
+            "pki.issue",
             &request_id,
             json!({
                 "profile": profile_name,
@@ -545,7 +542,6 @@ impl PkiService {
                 "sans": records[0].sans,
                 "serials": records.iter().map(|r| &r.serial).collect::<Vec<_>>(),
                 "from_csr": checked.is_some(),
-                "renews": input.renews,
             })
             .to_string(),
         );
@@ -596,11 +592,7 @@ impl PkiService {
                 "a revoked certificate cannot be renewed; issue a new one",
             ));
         }
-        let alg = if old.alg == "rsa" {
-            SigAlg::RsaSha256
-        } else {
-            SigAlg::Sm2Sm3
-        };
+        let alg = hierarchy_of(&old);
         let old_cert = cert::parse_certificate(&old.der)?;
         let public = match csr_pem {
             Some(c) => {
@@ -649,8 +641,7 @@ impl PkiService {
             Some(old.serial.clone()),
             actor,
             &old.sans,
-        )
-        .map_err(|_| ApiError::internal())?;
+        );
         let event = AuditEvent::new(
             Utc::now(),
             actor,
@@ -702,11 +693,7 @@ impl PkiService {
         let rec = store
             .revoke_certificate(&serial, Utc::now(), code as i32, event)
             .await?;
-        let alg = if rec.alg == "rsa" {
-            SigAlg::RsaSha256
-        } else {
-            SigAlg::Sm2Sm3
-        };
+        let alg = hierarchy_of(&rec);
         self.regenerate_crl(store, alg).await?;
         Ok(rec)
     }
@@ -875,6 +862,13 @@ impl PkiService {
         Ok(resp)
     }
 
+    /// Is `tsa_cert_der` one of this platform's timestamp authorities?
+    pub fn is_own_tsa(&self, tsa_cert_der: &[u8]) -> bool {
+        [&self.sm2, &self.rsa]
+            .iter()
+            .any(|h| h.tsa_der == tsa_cert_der)
+    }
+
     /// Is `c` (DER `der`) signed by the SM2 issuing CA? Remembered per certificate.
     pub fn issued_by_sm2_ca(&self, c: &Certificate, der: &[u8]) -> bool {
         use sm3::Digest;
@@ -925,9 +919,9 @@ fn record(
     renews: Option<String>,
     actor: &str,
     sans: &str,
-) -> Result<CertRecord, StoreError> {
+) -> CertRecord {
     let (nb, na) = cert::validity(c);
-    Ok(CertRecord {
+    CertRecord {
         serial: cert::serial_hex(c),
         alg: alg.code().to_owned(),
         profile: profile.code().to_owned(),
@@ -943,75 +937,5 @@ fn record(
         reason: None,
         created_at: Utc::now(),
         created_by: actor.to_owned(),
-    })
-}
-
-/// What `POST /api/v1/pki/certificates` asks for.
-#[derive(serde::Deserialize, ToSchema, Clone, Default)]
-#[serde(deny_unknown_fields)]
-pub struct IssueInput {
-    /// server | device | personal
-    pub profile: String,
-    /// PKCS #10 request (PEM) for the SM2 (signing) key; without it the key pair is
-    /// generated here and returned once as encrypted PKCS #8.
-    pub csr_pem: Option<String>,
-    /// Server only: PKCS #10 request for the RSA key; generated here when absent.
-    pub rsa_csr_pem: Option<String>,
-    /// `dns:NAME` / `ip:ADDRESS`.
-    #[serde(default)]
-    pub sans: Vec<String>,
-    /// Subject CN: the server's name, the device's name, the person's name (姓名).
-    pub common_name: Option<String>,
-    pub organization: Option<String>,
-    /// Personal only: the holder's ID number (证件号码), in the subject's serialNumber.
-    pub id_number: Option<String>,
-    /// Password for generated private keys (at least 8 characters); a random one is made
-    /// and returned once when absent.
-    pub key_password: Option<String>,
-    /// Default: 365.
-    pub validity_days: Option<u32>,
-    #[serde(skip)]
-    pub renews: Option<String>,
-}
-
-#[derive(Serialize, ToSchema, Clone, Debug)]
-pub struct IssuedCertificate {
-    pub serial: String,
-    pub profile: String,
-    /// sm2 | rsa
-    pub alg: String,
-    pub subject: String,
-    pub sans: Vec<String>,
-    pub not_before: DateTime<Utc>,
-    pub not_after: DateTime<Utc>,
-    pub certificate_pem: String,
-    /// Present only in the issuing response, once: the generated private key, encrypted.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub encrypted_private_key_pem: Option<String>,
-}
-
-impl IssuedCertificate {
-    pub fn from_record(r: &CertRecord, private: Option<String>) -> Self {
-        Self {
-            serial: r.serial.clone(),
-            profile: r.profile.clone(),
-            alg: r.alg.clone(),
-            subject: r.subject.clone(),
-            sans: r.sans.split_whitespace().map(str::to_owned).collect(),
-            not_before: r.not_before,
-            not_after: r.not_after,
-            certificate_pem: cert::to_pem("CERTIFICATE", &r.der),
-            encrypted_private_key_pem: private,
-        }
     }
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct Issued {
-    pub request_id: String,
-    pub certificates: Vec<IssuedCertificate>,
-    /// The generated password of the private keys, shown once; absent when the caller
-    /// chose one.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub key_password: Option<String>,
 }

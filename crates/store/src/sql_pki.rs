@@ -120,21 +120,26 @@ pub(crate) fn tsa_from_row(r: TsaRow) -> Result<(TsaRecord, Option<Vec<u8>>)> {
 macro_rules! impl_pki {
     ($ty:ty, $db:ty) => {
         impl $ty {
+            /// Conflict when `sql` (a `SELECT … WHERE key = $1`) finds a row for `key`.
+            async fn pki_refuse_existing(
+                tx: &mut sqlx::Transaction<'_, $db>,
+                sql: &str,
+                key: &str,
+                what: &str,
+            ) -> $crate::Result<()> {
+                let taken: Option<(String,)> =
+                    sqlx::query_as(sql).bind(key).fetch_optional(&mut **tx).await?;
+                match taken {
+                    Some(_) => Err($crate::StoreError::Conflict(format!("{what} {key} exists already"))),
+                    None => Ok(()),
+                }
+            }
+
             async fn pki_insert_cert(
                 tx: &mut sqlx::Transaction<'_, $db>,
                 c: &$crate::CertRecord,
             ) -> $crate::Result<()> {
-                let taken: Option<(String,)> =
-                    sqlx::query_as("SELECT serial FROM pki_certificates WHERE serial = $1")
-                        .bind(&c.serial)
-                        .fetch_optional(&mut **tx)
-                        .await?;
-                if taken.is_some() {
-                    return Err($crate::StoreError::Conflict(format!(
-                        "certificate serial {} exists already",
-                        c.serial
-                    )));
-                }
+                Self::pki_refuse_existing(tx, "SELECT serial FROM pki_certificates WHERE serial = $1", &c.serial, "certificate serial").await?;
                 sqlx::query(&format!(
                     "INSERT INTO pki_certificates ({}, status) VALUES \
                      ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, 'good')",
@@ -186,17 +191,7 @@ macro_rules! impl_pki {
             ) -> $crate::Result<()> {
                 let mut tx = self.begin_write().await?;
                 for k in keys {
-                    let taken: Option<(String,)> =
-                        sqlx::query_as("SELECT id FROM pki_keys WHERE id = $1")
-                            .bind(&k.id)
-                            .fetch_optional(&mut *tx)
-                            .await?;
-                    if taken.is_some() {
-                        return Err($crate::StoreError::Conflict(format!(
-                            "PKI key {} exists already",
-                            k.id
-                        )));
-                    }
+                    Self::pki_refuse_existing(&mut tx, "SELECT id FROM pki_keys WHERE id = $1", &k.id, "PKI key").await?;
                     sqlx::query(
                         "INSERT INTO pki_keys (id, kind, wrapped, created_at) VALUES ($1, $2, $3, $4)",
                     )
@@ -455,17 +450,7 @@ macro_rules! impl_pki {
             ) -> $crate::Result<()> {
                 let mut tx = self.begin_write().await?;
                 for i in items {
-                    let taken: Option<(String,)> =
-                        sqlx::query_as("SELECT id FROM pki_inventory WHERE id = $1")
-                            .bind(&i.id)
-                            .fetch_optional(&mut *tx)
-                            .await?;
-                    if taken.is_some() {
-                        return Err($crate::StoreError::Conflict(format!(
-                            "inventory item {} exists already",
-                            i.id
-                        )));
-                    }
+                    Self::pki_refuse_existing(&mut tx, "SELECT id FROM pki_inventory WHERE id = $1", &i.id, "inventory item").await?;
                     sqlx::query(&format!(
                         "INSERT INTO pki_inventory ({}) VALUES ($1, $2, $3, $4, $5, $6)",
                         $crate::sql_pki::INV_COLS

@@ -72,7 +72,7 @@ pub fn app_actor(app: &App) -> String {
     format!("app:{}", app.id)
 }
 
-fn b64(field: &str, s: &str) -> ApiResult<Vec<u8>> {
+pub(crate) fn b64(field: &str, s: &str) -> ApiResult<Vec<u8>> {
     B64.decode(s.trim()).map_err(|_| {
         ApiError::bad_request(
             "invalid_base64",

@@ -20,11 +20,11 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use utoipa::ToSchema;
 
-use super::crypto::AppCaller;
+use super::crypto::{b64, AppCaller};
 use super::{AnyRole, ApiJson, ApiPath, AppManagers, Auth};
 use crate::app::AppState;
 use crate::error::{ApiError, ApiResult, ErrorBody};
-use crate::pki::{IssueInput, Issued, IssuedCertificate, CHALLENGE_SECONDS};
+use crate::pki::CHALLENGE_SECONDS;
 
 fn der_response(content_type: &'static str, body: Vec<u8>) -> Response {
     (
@@ -36,14 +36,6 @@ fn der_response(content_type: &'static str, body: Vec<u8>) -> Response {
         body,
     )
         .into_response()
-}
-
-fn alg_of(code: &str) -> Option<SigAlg> {
-    match code {
-        "sm2" => Some(SigAlg::Sm2Sm3),
-        "rsa" => Some(SigAlg::RsaSha256),
-        _ => None,
-    }
 }
 
 // ---------------------------------------------------------------------------------------
@@ -59,7 +51,7 @@ pub async fn ca_chain(
 ) -> ApiResult<Response> {
     let alg = file
         .strip_suffix(".pem")
-        .and_then(alg_of)
+        .and_then(SigAlg::parse)
         .ok_or_else(|| ApiError::not_found("CA 证书链", "CA chain"))?;
     Ok(der_response(
         "application/x-pem-file",
@@ -68,7 +60,8 @@ pub async fn ca_chain(
 }
 
 /// The current CRL of a hierarchy: `sm2.crl` / `rsa.crl` (DER) or `sm2.crl.pem` /
-/// `rsa.crl.pem`. Reissued every 12 hours and at every revocation; valid 24 hours.
+/// `rsa.crl.pem`. Reissued at every revocation and when fetched 12 hours after issue; valid 24
+/// hours.
 #[utoipa::path(get, path = "/pki/crl/{file}", tag = "pki",
     params(("file" = String, Path, description = "sm2.crl | rsa.crl | sm2.crl.pem | rsa.crl.pem")),
     responses((status = 200, description = "the CRL", content_type = "application/pkix-crl"), (status = 404, body = ErrorBody)))]
@@ -82,7 +75,7 @@ pub async fn crl(
     };
     let alg = name
         .strip_suffix(".crl")
-        .and_then(alg_of)
+        .and_then(SigAlg::parse)
         .ok_or_else(|| ApiError::not_found("CRL", "CRL"))?;
     let c = state.pki.current_crl(state.store.as_ref(), alg).await?;
     Ok(if pem {
@@ -199,9 +192,7 @@ pub fn verify_timestamp(
     match tsp::verify_token(token, data) {
         Ok(v) => {
             let tsa = cert::parse_certificate(&v.tsa_cert_der)?;
-            let trusted = [&state.pki.sm2, &state.pki.rsa]
-                .iter()
-                .any(|h| h.tsa_der == v.tsa_cert_der);
+            let trusted = state.pki.is_own_tsa(&v.tsa_cert_der);
             Ok(TsaVerifyResponse {
                 valid: trusted,
                 time: Some(DateTime::<Utc>::from(v.gen_time)),
@@ -222,16 +213,6 @@ pub fn verify_timestamp(
         }),
         Err(e) => Err(e.into()),
     }
-}
-
-fn b64(field: &str, s: &str) -> ApiResult<Vec<u8>> {
-    B64.decode(s.trim()).map_err(|_| {
-        ApiError::bad_request(
-            "invalid_base64",
-            format!("字段 {field} 不是合法的 Base64"),
-            format!("field {field} is not valid standard base64"),
-        )
-    })
 }
 
 // ---------------------------------------------------------------------------------------
@@ -654,7 +635,9 @@ pub fn limits_from_contract(contract: &govcloud_domain::catalog::Contract) -> Ve
                 "国密浏览器" => "browser",
                 _ => continue,
             };
-            let q: i64 = item.quantity.to_string().parse().unwrap_or(0);
+            // Certificates and devices are counted in whole pieces (张, 套).
+            let q = rust_decimal::prelude::ToPrimitive::to_i64(&item.quantity.value().trunc())
+                .unwrap_or(0);
             match out.iter_mut().find(|(k, _)| k == key) {
                 Some((_, n)) => *n += q,
                 None => out.push((key.to_owned(), q)),
@@ -916,4 +899,72 @@ pub async fn assign_inventory(
     );
     let item = state.store.assign_inventory(&id, to, now, event).await?;
     Ok(Json(InventoryView::from(&item)))
+}
+
+/// What `POST /api/v1/pki/certificates` asks for.
+#[derive(serde::Deserialize, ToSchema, Clone, Default)]
+#[serde(deny_unknown_fields)]
+pub struct IssueInput {
+    /// server | device | personal
+    pub profile: String,
+    /// PKCS #10 request (PEM) for the SM2 (signing) key; without it the key pair is
+    /// generated here and returned once as encrypted PKCS #8.
+    pub csr_pem: Option<String>,
+    /// Server only: PKCS #10 request for the RSA key; generated here when absent.
+    pub rsa_csr_pem: Option<String>,
+    /// `dns:NAME` / `ip:ADDRESS`.
+    #[serde(default)]
+    pub sans: Vec<String>,
+    /// Subject CN: the server's name, the device's name, the person's name (姓名).
+    pub common_name: Option<String>,
+    pub organization: Option<String>,
+    /// Personal only: the holder's ID number (证件号码), in the subject's serialNumber.
+    pub id_number: Option<String>,
+    /// Password for generated private keys (at least 8 characters); a random one is made
+    /// and returned once when absent.
+    pub key_password: Option<String>,
+    /// Default: 365.
+    pub validity_days: Option<u32>,
+}
+
+#[derive(Serialize, ToSchema, Clone, Debug)]
+pub struct IssuedCertificate {
+    pub serial: String,
+    pub profile: String,
+    /// sm2 | rsa
+    pub alg: String,
+    pub subject: String,
+    pub sans: Vec<String>,
+    pub not_before: DateTime<Utc>,
+    pub not_after: DateTime<Utc>,
+    pub certificate_pem: String,
+    /// Present only in the issuing response, once: the generated private key, encrypted.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub encrypted_private_key_pem: Option<String>,
+}
+
+impl IssuedCertificate {
+    pub fn from_record(r: &CertRecord, private: Option<String>) -> Self {
+        Self {
+            serial: r.serial.clone(),
+            profile: r.profile.clone(),
+            alg: r.alg.clone(),
+            subject: r.subject.clone(),
+            sans: r.sans.split_whitespace().map(str::to_owned).collect(),
+            not_before: r.not_before,
+            not_after: r.not_after,
+            certificate_pem: cert::to_pem("CERTIFICATE", &r.der),
+            encrypted_private_key_pem: private,
+        }
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Issued {
+    pub request_id: String,
+    pub certificates: Vec<IssuedCertificate>,
+    /// The generated password of the private keys, shown once; absent when the caller
+    /// chose one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key_password: Option<String>,
 }
