@@ -145,6 +145,11 @@ async fn fallback(uri: Uri) -> Response {
 async fn security_headers(req: Request, next: Next) -> Response {
     let mut resp = next.run(req).await;
     let h = resp.headers_mut();
+    // Responses may carry one-time secrets (credentials, key passwords, encrypted keys):
+    // nothing is stored by caches unless a handler says otherwise (assets, CRLs).
+    if !h.contains_key(header::CACHE_CONTROL) {
+        h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
     h.insert(
         header::CONTENT_SECURITY_POLICY,
         HeaderValue::from_static(

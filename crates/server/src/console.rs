@@ -78,6 +78,9 @@ pub fn routes() -> Router<AppState> {
         .route("/audit", get(audit_page))
         .route("/crypto", get(crypto_page))
         .route("/pki", get(pki_page))
+        .route("/pki/issue", post(pki_issue))
+        .route("/pki/revoke", post(pki_revoke))
+        .route("/pki/download/{file}", get(pki_download))
         .route("/crypto/apps", post(crypto_create_app))
         .route(
             "/assets/htmx.min.js",
@@ -672,21 +675,31 @@ async fn crypto_create_app(
     }
 }
 
-/// 证书服务: issued against contracted, expiries within 30 days, every certificate.
+/// 证书服务: issued against contracted, expiries within 30 days, every certificate; operators
+/// issue and revoke here as with `POST /api/v1/pki/certificates` and `…/revoke`.
 async fn pki_page(State(state): State<AppState>, parts: Parts) -> Response {
     let user = match viewer(&state, &parts).await {
         Ok(u) => u,
         Err(r) => return r,
     };
+    render_pki(&state, &user, None, None).await
+}
+
+async fn render_pki(
+    state: &AppState,
+    user: &User,
+    done: Option<minijinja::Value>,
+    error: Option<String>,
+) -> Response {
     let (summary, certs) = match (
-        crate::api::pki::pki_summary(&state).await,
+        crate::api::pki::pki_summary(state).await,
         state.store.list_certificates().await,
     ) {
         (Ok(s), Ok(c)) => (s, c),
         _ => {
             return message(
-                &state,
-                &user,
+                state,
+                user,
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "无法读取证书数据",
                 "详情见服务器日志。",
@@ -698,7 +711,8 @@ async fn pki_page(State(state): State<AppState>, parts: Parts) -> Response {
         context! { serial => c.serial.clone(), profile => c.profile_zh.clone(), alg => c.alg.to_uppercase(),
         subject => c.subject.clone(), sans => c.sans.join(" "), not_after => crate::shanghai_time(c.not_after),
         status => match c.status.as_str() { "good" => "有效", "revoked" => "已吊销", _ => "已过期" },
-        reason => c.revocation_reason.clone() }
+        reason => c.revocation_reason.clone(),
+        revocable => c.status == "good" && !matches!(c.profile.as_str(), "root-ca" | "issuing-ca" | "ocsp" | "tsa") }
     };
     let all: Vec<_> = certs
         .iter()
@@ -710,8 +724,166 @@ async fn pki_page(State(state): State<AppState>, parts: Parts) -> Response {
         .iter()
         .map(|l| context! { name => l.name_zh.clone(), contracted => l.contracted, in_use => l.in_use, on_hand => l.on_hand })
         .collect();
+    let reasons: Vec<&str> = govcloud_pki::crl::REASONS.iter().map(|(n, _)| *n).collect();
     state.console.render(
         "pki.html",
-        context! { viewer => Viewer::from(&user), lines, expiring, certs => all, timestamps => summary.timestamps_issued },
+        context! { viewer => Viewer::from(user), lines, expiring, certs => all, timestamps => summary.timestamps_issued,
+        done, error, reasons, can_manage => matches!(user.role, Role::Operator | Role::Admin) },
     )
+}
+
+/// The operator check of the PKI forms.
+async fn pki_manager(state: &AppState, parts: &Parts) -> Result<User, Response> {
+    let user = viewer(state, parts).await?;
+    if !matches!(user.role, Role::Operator | Role::Admin) {
+        return Err(message(
+            state,
+            &user,
+            StatusCode::FORBIDDEN,
+            "无权操作",
+            "仅服务商运维与管理员可签发或吊销证书。",
+        ));
+    }
+    Ok(user)
+}
+
+#[derive(Deserialize)]
+struct IssueForm {
+    profile: String,
+    common_name: Option<String>,
+    organization: Option<String>,
+    id_number: Option<String>,
+    /// Space- or newline-separated `dns:…` / `ip:…`.
+    sans: Option<String>,
+    csr_pem: Option<String>,
+}
+
+fn non_empty(v: Option<String>) -> Option<String> {
+    v.map(|s| s.trim().to_owned()).filter(|s| !s.is_empty())
+}
+
+async fn pki_issue(
+    State(state): State<AppState>,
+    parts: Parts,
+    form: Result<Form<IssueForm>, axum::extract::rejection::FormRejection>,
+) -> Response {
+    let user = match pki_manager(&state, &parts).await {
+        Ok(u) => u,
+        Err(r) => return r,
+    };
+    let Ok(Form(f)) = form else {
+        return render_pki(&state, &user, None, Some("请选择证书类型".into())).await;
+    };
+    let input = crate::api::pki::IssueInput {
+        profile: f.profile,
+        csr_pem: non_empty(f.csr_pem),
+        sans: f
+            .sans
+            .unwrap_or_default()
+            .split_whitespace()
+            .map(str::to_owned)
+            .collect(),
+        common_name: non_empty(f.common_name),
+        organization: non_empty(f.organization),
+        id_number: non_empty(f.id_number),
+        ..Default::default()
+    };
+    let limits = match crate::api::pki::contract_limits(&state).await {
+        Ok(l) => l,
+        Err(e) => return render_pki(&state, &user, None, Some(e.body.message_zh)).await,
+    };
+    match state
+        .pki
+        .issue(state.store.as_ref(), user.name.as_str(), &input, &limits)
+        .await
+    {
+        Ok(issued) => {
+            let certificates: Vec<_> = issued
+                .certificates
+                .iter()
+                .map(|c| context! { serial => c.serial.clone(), profile => crate::pki::profile_zh(&c.profile),
+                                     subject => c.subject.clone(), pem => c.certificate_pem.clone(),
+                                     key => c.encrypted_private_key_pem.clone() })
+                .collect();
+            let done = context! { certificates, password => issued.key_password };
+            render_pki(&state, &user, Some(done), None).await
+        }
+        Err(e) => render_pki(&state, &user, None, Some(e.body.message_zh)).await,
+    }
+}
+
+#[derive(Deserialize)]
+struct RevokeForm {
+    serial: String,
+    reason: String,
+}
+
+async fn pki_revoke(
+    State(state): State<AppState>,
+    parts: Parts,
+    form: Result<Form<RevokeForm>, axum::extract::rejection::FormRejection>,
+) -> Response {
+    let user = match pki_manager(&state, &parts).await {
+        Ok(u) => u,
+        Err(r) => return r,
+    };
+    let Ok(Form(f)) = form else {
+        return render_pki(&state, &user, None, Some("请选择吊销原因".into())).await;
+    };
+    match state
+        .pki
+        .revoke(
+            state.store.as_ref(),
+            user.name.as_str(),
+            &f.serial,
+            &f.reason,
+        )
+        .await
+    {
+        Ok(r) => {
+            let done = context! { revoked => r.serial };
+            render_pki(&state, &user, Some(done), None).await
+        }
+        Err(e) => render_pki(&state, &user, None, Some(e.body.message_zh)).await,
+    }
+}
+
+/// A certificate as a PEM file (the API's `GET /api/v1/pki/certificates/{serial}` as JSON).
+async fn pki_download(
+    State(state): State<AppState>,
+    parts: Parts,
+    axum::extract::Path(file): axum::extract::Path<String>,
+) -> Response {
+    let user = match viewer(&state, &parts).await {
+        Ok(u) => u,
+        Err(r) => return r,
+    };
+    let serial = file.trim_end_matches(".pem").to_ascii_lowercase();
+    match state.store.certificate(&serial).await {
+        Ok(Some(r)) => (
+            [
+                (
+                    axum::http::header::CONTENT_TYPE,
+                    "application/x-pem-file".to_owned(),
+                ),
+                (
+                    axum::http::header::CONTENT_DISPOSITION,
+                    format!("attachment; filename=\"{serial}.pem\""),
+                ),
+            ],
+            govcloud_pki::cert::to_pem("CERTIFICATE", &r.der),
+        )
+            .into_response(),
+        Ok(None) => message(&state, &user, StatusCode::NOT_FOUND, "未找到证书", &serial),
+        Err(e) => {
+            tracing::error!(error = %e, "console: certificate download");
+            message(
+                &state,
+                &user,
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "无法读取证书",
+                "详情见服务器日志。",
+            )
+        }
+    }
 }

@@ -1248,3 +1248,128 @@ async fn renewal_inventory_and_summary_against_the_contract() {
         assert!(actions.contains(&a), "{a} in {actions:?}");
     }
 }
+
+#[tokio::test]
+async fn operators_issue_download_and_revoke_in_the_console() {
+    let app = spawn_app().await;
+    let post = |cookie: String, path: &'static str, form: Vec<(&'static str, String)>| {
+        let req = app
+            .http
+            .post(app.url(path))
+            .header("cookie", cookie)
+            .form(&form);
+        async move { req.send().await.unwrap() }
+    };
+    let ops = app.console_session("operator").await;
+    let r = post(
+        ops.clone(),
+        "/pki/issue",
+        vec![
+            ("profile", "device".into()),
+            ("common_name", "交易平台网闸".into()),
+            ("sans", "ip:10.8.0.2".into()),
+        ],
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(r.headers()["cache-control"], "no-store");
+    let page = r.text().await.unwrap();
+    assert!(
+        page.contains("id=\"pki-issued\"") && page.contains("私钥口令"),
+        "{page}"
+    );
+    assert!(page.contains("ENCRYPTED PRIVATE KEY"));
+    let list = get_json(&app, "/api/v1/pki/certificates", "auditor").await;
+    let serial = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["profile"] == "device")
+        .unwrap()["serial"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // The page shown again has no key material.
+    let again = app
+        .http
+        .get(app.url("/pki"))
+        .header("cookie", &ops)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(!again.contains("ENCRYPTED PRIVATE KEY") && again.contains(&serial));
+    // Download as PEM.
+    let r = app
+        .http
+        .get(app.url(&format!("/pki/download/{serial}.pem")))
+        .header("cookie", &ops)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let pem = r.text().await.unwrap();
+    assert_eq!(
+        cert::serial_hex(&cert::parse_certificate(pem.as_bytes()).unwrap()),
+        serial
+    );
+    // Bad input is shown as a message and issues nothing.
+    let page = post(
+        ops.clone(),
+        "/pki/issue",
+        vec![
+            ("profile", "device".into()),
+            ("sans", "dns:x.example".into()),
+        ],
+    )
+    .await
+    .text()
+    .await
+    .unwrap();
+    assert!(
+        page.contains("设备证书须以 ip: 给出设备的 IP 地址"),
+        "{page}"
+    );
+    // Purchasers may look but not issue or revoke.
+    let buyer = app.console_session("purchaser").await;
+    let r = post(
+        buyer.clone(),
+        "/pki/revoke",
+        vec![
+            ("serial", serial.clone()),
+            ("reason", "keyCompromise".into()),
+        ],
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    // Revoke.
+    let page = post(
+        ops,
+        "/pki/revoke",
+        vec![
+            ("serial", serial.clone()),
+            ("reason", "cessationOfOperation".into()),
+        ],
+    )
+    .await
+    .text()
+    .await
+    .unwrap();
+    assert!(page.contains("已吊销"), "{page}");
+    let shown = get_json(&app, "/api/v1/pki/certificates", "auditor").await;
+    let row = shown
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["serial"] == serial.as_str())
+        .unwrap()
+        .clone();
+    assert_eq!(row["revocation_reason"], "cessationOfOperation");
+    assert_eq!(
+        list.as_array().unwrap().len(),
+        shown.as_array().unwrap().len(),
+        "the refused request issued nothing"
+    );
+}
