@@ -73,6 +73,17 @@ try {
   check(pki.includes('个人数字证书') && pki.includes('200') && pki.includes('govcloud SM2 签发 CA'), '证书服务 shows contracted quantities and the platform CAs');
   if (shots) await page.screenshot({ path: `${shots}/pki.png`, fullPage: false });
 
+  await page.goto(`${base}/gateway`);
+  const gw = await page.textContent('main');
+  check(gw.includes('运行中的密码前置实例 1 个'), '接口监控 shows the running gateway replica');
+  check(await page.locator('#nodes tbody tr').count() === 1 && (await page.textContent('#nodes tbody tr')).includes('正常'),
+    '接口监控 lists the node, healthy with a closed circuit');
+  check(await page.locator('#apps tbody tr').count() >= 2, '接口监控 lists the apps with their calls this month');
+  const stamp = await page.textContent('#live p.muted');
+  await page.waitForTimeout(2600);
+  check(stamp !== await page.textContent('#live p.muted'), '接口监控 refreshes itself every 2 s');
+  if (shots) await page.screenshot({ path: `${shots}/gateway.png`, fullPage: true });
+
   check(errors.length === 0, `no script errors on the pages (${errors.join('; ')})`);
 } catch (e) {
   failed++;

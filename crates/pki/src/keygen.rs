@@ -96,3 +96,52 @@ pub fn generate(alg: SigAlg, password: &str) -> Result<HolderKey> {
         encrypted_pkcs8_pem: pem.to_string(),
     })
 }
+/// Decrypt an `ENCRYPTED PRIVATE KEY` PEM (as [`generate`] writes) to PKCS #8 DER, for a
+/// holder that is govcloud itself (the gateway's TLS key).
+pub fn decrypt_pem(pem: &str, password: &str) -> Result<Zeroizing<Vec<u8>>> {
+    use pkcs8::der::Decode;
+    let (label, der) =
+        pkcs8::der::pem::decode_vec(pem.as_bytes()).map_err(|e| PkiError::Malformed {
+            what: "encrypted private key PEM",
+            detail: e.to_string(),
+        })?;
+    if label != "ENCRYPTED PRIVATE KEY" {
+        return Err(PkiError::Rejected(format!(
+            "expected ENCRYPTED PRIVATE KEY, found {label}"
+        )));
+    }
+    let info = pkcs8::EncryptedPrivateKeyInfoRef::from_der(&der)
+        .map_err(crate::malformed("encrypted private key"))?;
+    let doc = info
+        .decrypt(password.as_bytes())
+        .map_err(|_| PkiError::Rejected("wrong password or damaged key".into()))?;
+    Ok(Zeroizing::new(doc.as_bytes().to_vec()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_generated_key_decrypts_with_its_password_only() {
+        let pw = random_password().unwrap();
+        let k = generate(SigAlg::Sm2Sm3, &pw).unwrap();
+        let der = decrypt_pem(&k.encrypted_pkcs8_pem, &pw).unwrap();
+        let info = pkcs8::PrivateKeyInfoRef::try_from(der.as_slice()).unwrap();
+        assert_eq!(
+            info.algorithm.oid,
+            pkcs8::ObjectIdentifier::new_unwrap("1.2.840.10045.2.1")
+        );
+        assert!(matches!(
+            decrypt_pem(&k.encrypted_pkcs8_pem, "wrong"),
+            Err(PkiError::Rejected(_))
+        ));
+        assert!(matches!(
+            decrypt_pem(
+                "-----BEGIN PRIVATE KEY-----\nMAA=\n-----END PRIVATE KEY-----\n",
+                "x"
+            ),
+            Err(PkiError::Rejected(_))
+        ));
+    }
+}

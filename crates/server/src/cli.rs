@@ -97,8 +97,68 @@ enum Command {
     /// RFC 3161 timestamps of files (时间戳服务).
     #[command(subcommand)]
     Tsa(TsaCmd),
+    /// Run the crypto front proxy 密码前置 in front of crypto nodes (`serve` instances
+    /// sharing this store): app policies, rate limits, circuit breaking, load balancing.
+    Gateway {
+        #[arg(
+            long,
+            env = "GOVCLOUD_GATEWAY_LISTEN",
+            default_value = "127.0.0.1:8081"
+        )]
+        listen: SocketAddr,
+        /// A crypto node's base URL (repeatable); added to the shared node list if absent.
+        #[arg(long = "node")]
+        nodes: Vec<String>,
+        /// Timeout of every upstream call, milliseconds.
+        #[arg(long, default_value_t = 5000)]
+        upstream_timeout_ms: u64,
+        /// Connect timeout of every upstream call, milliseconds.
+        #[arg(long, default_value_t = 500)]
+        connect_timeout_ms: u64,
+        /// Interval of the active health checks (GET /healthz), milliseconds.
+        #[arg(long, default_value_t = 1000)]
+        health_interval_ms: u64,
+        /// Consecutive failures that open a node's circuit.
+        #[arg(long, default_value_t = 5)]
+        failure_threshold: u32,
+        /// Failure share in the window that opens a node's circuit (0–1).
+        #[arg(long, default_value_t = 0.5)]
+        error_rate: f64,
+        /// The error-rate window, milliseconds.
+        #[arg(long, default_value_t = 10_000)]
+        window_ms: u64,
+        /// Requests needed in the window before the error rate counts.
+        #[arg(long, default_value_t = 20)]
+        min_requests: u32,
+        /// How long an open circuit refuses traffic before a probe, milliseconds.
+        #[arg(long, default_value_t = 5000)]
+        open_ms: u64,
+        /// Serve HTTPS with this PEM certificate chain (e.g. the rsa-cert.pem of
+        /// `govcloud pki issue --profile server`); clients may then present certificates.
+        #[arg(long, requires = "tls_key")]
+        tls_cert: Option<PathBuf>,
+        /// The PEM private key (PKCS #8; if encrypted, its password in
+        /// GOVCLOUD_TLS_KEY_PASSWORD).
+        #[arg(long, requires = "tls_cert")]
+        tls_key: Option<PathBuf>,
+    },
+    /// Crypto nodes behind the gateways (shared by every gateway replica).
+    #[command(subcommand)]
+    Node(NodeCmd),
     /// Print the OpenAPI document.
     Openapi,
+}
+
+#[derive(Subcommand)]
+enum NodeCmd {
+    /// Add a node (or make a draining one active again); gateways use it within a second.
+    Add { url: String },
+    /// Send no new requests to a node; requests in flight finish.
+    Drain { url: String },
+    /// Remove a node from the list.
+    Remove { url: String },
+    /// The nodes, with each running gateway replica's view of them.
+    List,
 }
 
 #[derive(Subcommand)]
@@ -241,6 +301,61 @@ enum AppCmd {
     },
     /// List apps with their key counts and usage.
     List,
+    /// Revoke an app's credential (it stops working within seconds everywhere).
+    Disable { app: String },
+    /// Re-enable a disabled app's credential.
+    Enable { app: String },
+    /// Issue a new credential; the old one stops working. Prints the new token once.
+    Rotate { app: String },
+    /// Allow an operation (or `*`), optionally only with one key. The first rule restricts
+    /// an unrestricted app to its rules.
+    Allow {
+        app: String,
+        #[arg(long)]
+        operation: String,
+        #[arg(long, default_value = "*")]
+        key: String,
+    },
+    /// Remove an allow rule.
+    Disallow {
+        app: String,
+        #[arg(long)]
+        operation: String,
+        #[arg(long, default_value = "*")]
+        key: String,
+    },
+    /// Rate-limit an app at the gateways (token bucket), for one operation or all.
+    Limit {
+        app: String,
+        #[arg(long)]
+        rps: f64,
+        /// Bucket size (default: one second's worth).
+        #[arg(long)]
+        burst: Option<i64>,
+        #[arg(long, default_value = "*")]
+        operation: String,
+    },
+    /// Remove a rate limit.
+    Unlimit {
+        app: String,
+        #[arg(long, default_value = "*")]
+        operation: String,
+    },
+    /// An app's gateway policy: rules, limits, client certificates and this month's calls.
+    Policy { app: String },
+    /// Require mutual TLS at the gateway with this govcloud-issued RSA certificate (serial
+    /// in hex); an app may have several.
+    BindCert {
+        app: String,
+        #[arg(long)]
+        serial: String,
+    },
+    /// Remove a certificate binding (with none left, the credential alone suffices again).
+    UnbindCert {
+        app: String,
+        #[arg(long)]
+        serial: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -277,7 +392,7 @@ enum CalendarCmd {
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     let filter = match cli.command {
-        Command::Serve { .. } => "info,sqlx=warn",
+        Command::Serve { .. } | Command::Gateway { .. } => "info,sqlx=warn",
         _ => "warn",
     };
     tracing_subscriber::fmt()
@@ -338,6 +453,97 @@ fn restrict(p: &Path, mode: u32) {
 }
 #[cfg(not(unix))]
 fn restrict(_: &Path, _: u32) {}
+
+/// Print `json` with `--format json`, else the Chinese sentence.
+fn done(fmt: Format, json: &serde_json::Value, sentence: &str) -> Result<()> {
+    if fmt == Format::Json {
+        print_json(json)
+    } else {
+        println!("{sentence}");
+        Ok(())
+    }
+}
+
+async fn node_cmd(cli: &Cli, cmd: &NodeCmd, fmt: Format) -> Result<()> {
+    let store = open_store(cli).await?;
+    let who = actor();
+    let cx = Ctx {
+        store: store.as_ref(),
+        actor: &who,
+        now: Utc::now(),
+    };
+    match cmd {
+        NodeCmd::Add { url } => {
+            let (n, changed) = ops::add_node(cx, url).await?;
+            let msg = if changed {
+                format!("已加入节点 {}，各密码前置约 1 秒内生效", n.url)
+            } else {
+                format!("节点 {} 已在使用中，未变更", n.url)
+            };
+            done(
+                fmt,
+                &serde_json::json!({"url": n.url, "state": n.state.code(), "changed": changed}),
+                &msg,
+            )?;
+        }
+        NodeCmd::Drain { url } => {
+            let n = ops::drain_node(cx, url).await?;
+            done(
+                fmt,
+                &serde_json::json!({"url": n.url, "state": n.state.code()}),
+                &format!("节点 {} 已排空：不再接收新请求，进行中的请求将完成", n.url),
+            )?;
+        }
+        NodeCmd::Remove { url } => {
+            let changed = ops::remove_node(cx, url).await?;
+            done(
+                fmt,
+                &serde_json::json!({"url": url, "changed": changed}),
+                &if changed {
+                    format!("已移除节点 {url}")
+                } else {
+                    format!("节点 {url} 不在列表中，未变更")
+                },
+            )?;
+        }
+        NodeCmd::List => {
+            let status = crate::api::gateway::status(store.as_ref(), Utc::now()).await?;
+            if fmt == Format::Json {
+                print_json(&status.nodes)?;
+            } else {
+                let rows: Vec<Vec<String>> = status
+                    .nodes
+                    .iter()
+                    .map(|n| {
+                        vec![
+                            n.url.clone(),
+                            n.state_zh.clone(),
+                            n.circuit_zh.clone(),
+                            format!("{:.2}", n.latency_ms),
+                            format!("{:.1}", n.rps),
+                            n.requests.to_string(),
+                            n.failures.to_string(),
+                        ]
+                    })
+                    .collect();
+                print_table(
+                    &[
+                        "节点",
+                        "状态",
+                        "熔断",
+                        "延迟(ms)",
+                        "每秒请求",
+                        "请求数",
+                        "失败数",
+                    ],
+                    &rows,
+                );
+                println!("运行中的密码前置实例：{}", status.replicas.len());
+            }
+        }
+    }
+    Ok(())
+}
 
 fn print_json<T: Serialize>(v: &T) -> Result<()> {
     let mut out = std::io::stdout().lock();
@@ -419,6 +625,37 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             .await?;
             app::serve(AppState::new(store, crypto, pki), *listen).await?;
         }
+        Command::Gateway {
+            listen,
+            nodes,
+            upstream_timeout_ms,
+            connect_timeout_ms,
+            health_interval_ms,
+            failure_threshold,
+            error_rate,
+            window_ms,
+            min_requests,
+            open_ms,
+            tls_cert,
+            tls_key,
+        } => {
+            let store = open_store(&cli).await?;
+            let ms = std::time::Duration::from_millis;
+            let mut cfg = crate::gateway::GatewayConfig::new(*listen, nodes.clone());
+            cfg.upstream_timeout = ms(*upstream_timeout_ms);
+            cfg.connect_timeout = ms(*connect_timeout_ms);
+            cfg.health_interval = ms(*health_interval_ms);
+            cfg.breaker = crate::gateway::balance::BreakerConfig {
+                consecutive_failures: *failure_threshold,
+                error_rate: *error_rate,
+                window: ms(*window_ms),
+                min_requests: *min_requests,
+                open_for: ms(*open_ms),
+            };
+            cfg.tls = tls_cert.clone().zip(tls_key.clone());
+            crate::gateway::run(store, cfg).await?;
+        }
+        Command::Node(cmd) => node_cmd(&cli, cmd, fmt).await?,
         Command::Catalog(cmd) => return catalog(&cli, cmd, fmt).await,
         Command::User(cmd) => user(&cli, cmd, fmt).await?,
         Command::Audit(cmd) => return audit(&cli, cmd, fmt).await,
@@ -916,13 +1153,167 @@ async fn bootstrap(
 async fn app_cmd(cli: &Cli, cmd: &AppCmd, fmt: Format) -> Result<()> {
     let store = open_store(cli).await?;
     let who = actor();
+    let cx = Ctx {
+        store: store.as_ref(),
+        actor: &who,
+        now: Utc::now(),
+    };
     match cmd {
-        AppCmd::Add { name, system } => {
-            let cx = Ctx {
-                store: store.as_ref(),
-                actor: &who,
-                now: Utc::now(),
+        AppCmd::Disable { app } | AppCmd::Enable { app } => {
+            let a = ops::find_app(store.as_ref(), app).await?;
+            let disable = matches!(cmd, AppCmd::Disable { .. });
+            let a = ops::set_app_disabled(cx, &a, disable).await?;
+            done(
+                fmt,
+                &serde_json::json!({"id": a.id, "name": a.name, "disabled": a.disabled}),
+                &format!(
+                    "应用 {} 的凭据已{}",
+                    a.name,
+                    if disable { "停用" } else { "启用" }
+                ),
+            )?;
+        }
+        AppCmd::Rotate { app } => {
+            let a = ops::find_app(store.as_ref(), app).await?;
+            let (a, token) = ops::rotate_app(cx, &a).await?;
+            if fmt == Format::Json {
+                print_json(&serde_json::json!({"id": a.id, "name": a.name, "token": token}))?;
+            } else {
+                println!("已为应用 {} 更换凭据，旧凭据数秒内失效", a.name);
+                println!("应用凭据 / app token (shown once): {token}");
+            }
+        }
+        AppCmd::Allow {
+            app,
+            operation,
+            key,
+        }
+        | AppCmd::Disallow {
+            app,
+            operation,
+            key,
+        } => {
+            let a = ops::find_app(store.as_ref(), app).await?;
+            let allow = matches!(cmd, AppCmd::Allow { .. });
+            let changed = if allow {
+                ops::allow(cx, &a, operation, key).await?
+            } else {
+                ops::disallow(cx, &a, operation, key).await?
             };
+            let msg = match (allow, changed) {
+                (true, true) => format!("已授权应用 {} 执行 {operation}（密钥：{key}）", a.name),
+                (true, false) => format!("应用 {} 已有此授权，未变更", a.name),
+                (false, true) => format!("已撤销应用 {} 的授权 {operation}（密钥：{key}）", a.name),
+                (false, false) => format!("应用 {} 没有此授权，未变更", a.name),
+            };
+            done(
+                fmt,
+                &serde_json::json!({"app": a.id, "operation": operation, "key": key, "changed": changed}),
+                &msg,
+            )?;
+        }
+        AppCmd::Limit {
+            app,
+            rps,
+            burst,
+            operation,
+        } => {
+            let a = ops::find_app(store.as_ref(), app).await?;
+            let l = ops::set_limit(cx, &a, operation, *rps, *burst).await?;
+            done(
+                fmt,
+                &serde_json::json!({"app": a.id, "operation": l.operation, "rps": l.rps, "burst": l.burst}),
+                &format!(
+                    "已限制应用 {} 的 {}：每秒 {} 次，突发 {}",
+                    a.name, l.operation, l.rps, l.burst
+                ),
+            )?;
+        }
+        AppCmd::Unlimit { app, operation } => {
+            let a = ops::find_app(store.as_ref(), app).await?;
+            let changed = ops::remove_limit(cx, &a, operation).await?;
+            let msg = if changed {
+                format!("已取消应用 {} 的 {operation} 频率限制", a.name)
+            } else {
+                format!("应用 {} 没有 {operation} 频率限制，未变更", a.name)
+            };
+            done(
+                fmt,
+                &serde_json::json!({"app": a.id, "operation": operation, "changed": changed}),
+                &msg,
+            )?;
+        }
+        AppCmd::BindCert { app, serial } | AppCmd::UnbindCert { app, serial } => {
+            let a = ops::find_app(store.as_ref(), app).await?;
+            let bind = matches!(cmd, AppCmd::BindCert { .. });
+            let changed = ops::bind_cert(cx, &a, serial, bind).await?;
+            let msg = match (bind, changed) {
+                (true, true) => format!(
+                    "应用 {} 今后须以证书 {serial} 通过双向 TLS 访问密码前置",
+                    a.name
+                ),
+                (true, false) => format!("证书 {serial} 已绑定到应用 {}，未变更", a.name),
+                (false, true) => format!("已解除应用 {} 与证书 {serial} 的绑定", a.name),
+                (false, false) => format!("证书 {serial} 未绑定到应用 {}，未变更", a.name),
+            };
+            done(
+                fmt,
+                &serde_json::json!({"app": a.id, "serial": serial, "bound": bind, "changed": changed}),
+                &msg,
+            )?;
+        }
+        AppCmd::Policy { app } => {
+            let a = ops::find_app(store.as_ref(), app).await?;
+            let p = crate::api::gateway::policy_of(store.as_ref(), &a).await?;
+            if fmt == Format::Json {
+                print_json(&p)?;
+            } else {
+                println!(
+                    "应用 {}（{}）：{}",
+                    a.name,
+                    a.id,
+                    if p.unrestricted {
+                        "未限制操作与密钥"
+                    } else {
+                        "仅限以下授权"
+                    }
+                );
+                let rows: Vec<Vec<String>> = p
+                    .rules
+                    .iter()
+                    .map(|r| {
+                        vec![
+                            "授权".into(),
+                            r.operation.clone(),
+                            r.key.clone(),
+                            String::new(),
+                        ]
+                    })
+                    .chain(p.limits.iter().map(|l| {
+                        vec![
+                            "限流".into(),
+                            l.operation.clone(),
+                            String::new(),
+                            format!("{}/s，突发 {}", l.rps, l.burst),
+                        ]
+                    }))
+                    .collect();
+                print_table(&["类型", "操作", "密钥", "限额"], &rows);
+                if !p.client_certs.is_empty() {
+                    println!(
+                        "须以双向 TLS 出示的客户端证书：{}",
+                        p.client_certs.join("、")
+                    );
+                }
+                for c in &p.calls {
+                    println!(
+                        "{} 调用：成功 {}，错误 {}，拒绝 {}",
+                        c.month, c.ok, c.error, c.rejected
+                    );
+                }
+            }
+        }
+        AppCmd::Add { name, system } => {
             let (app, token) = ops::create_app(cx, name, system.as_deref()).await?;
             if fmt == Format::Json {
                 print_json(&serde_json::json!({"id": app.id, "name": app.name, "token": token}))?;

@@ -47,10 +47,21 @@ impl Templates {
             ("message.html", include_str!("../templates/message.html")),
             ("crypto.html", include_str!("../templates/crypto.html")),
             ("pki.html", include_str!("../templates/pki.html")),
+            ("gateway.html", include_str!("../templates/gateway.html")),
+            (
+                "gateway_live.html",
+                include_str!("../templates/gateway_live.html"),
+            ),
         ] {
             env.add_template(name, src)
                 .expect("templates are checked by tests");
         }
+        // RFC 3339 times from the API's DTOs, shown in Asia/Shanghai.
+        env.add_filter("shanghai", |s: String| {
+            chrono::DateTime::parse_from_rfc3339(&s)
+                .map(|t| crate::shanghai_time(t.with_timezone(&chrono::Utc)))
+                .unwrap_or(s)
+        });
         Self { env }
     }
 
@@ -82,6 +93,9 @@ pub fn routes() -> Router<AppState> {
         .route("/pki/revoke", post(pki_revoke))
         .route("/pki/download/{file}", get(pki_download))
         .route("/crypto/apps", post(crypto_create_app))
+        .route("/gateway", get(gateway_page))
+        .route("/gateway/live", get(gateway_live))
+        .route("/gateway/nodes", post(gateway_nodes))
         .route(
             "/assets/htmx.min.js",
             get(|| async { asset(HTMX, "text/javascript; charset=utf-8") }),
@@ -884,6 +898,125 @@ async fn pki_download(
                 "无法读取证书",
                 "详情见服务器日志。",
             )
+        }
+    }
+}
+
+/// 接口监控: the gateways' nodes and per-app figures, refreshed every 2 s (the API's
+/// `GET /api/v1/gateway`), with node management for operators.
+async fn gateway_page(State(state): State<AppState>, parts: Parts) -> Response {
+    let user = match viewer(&state, &parts).await {
+        Ok(u) => u,
+        Err(r) => return r,
+    };
+    render_gateway(&state, &user, "gateway.html", None, None).await
+}
+
+async fn gateway_live(State(state): State<AppState>, parts: Parts) -> Response {
+    let user = match viewer(&state, &parts).await {
+        Ok(u) => u,
+        Err(r) => return r,
+    };
+    render_gateway(&state, &user, "gateway_live.html", None, None).await
+}
+
+async fn render_gateway(
+    state: &AppState,
+    user: &User,
+    template: &str,
+    done: Option<String>,
+    error: Option<String>,
+) -> Response {
+    let now = state.now();
+    let status = match crate::api::gateway::status(state.store.as_ref(), now).await {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::error!(error = %e, "gateway page");
+            return message(
+                state,
+                user,
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "无法读取接口监控数据",
+                "详情见服务器日志。",
+            );
+        }
+    };
+    let month = now
+        .with_timezone(&chrono_tz::Asia::Shanghai)
+        .format("%Y-%m")
+        .to_string();
+    state.console.render(
+        template,
+        context! { viewer => Viewer::from(user), status, month, done, error,
+        now => crate::shanghai_time(now),
+        can_manage => matches!(user.role, Role::Operator | Role::Admin) },
+    )
+}
+
+#[derive(Deserialize)]
+struct NodeForm {
+    url: String,
+    action: String,
+}
+
+async fn gateway_nodes(
+    State(state): State<AppState>,
+    parts: Parts,
+    form: Result<Form<NodeForm>, axum::extract::rejection::FormRejection>,
+) -> Response {
+    let user = match viewer(&state, &parts).await {
+        Ok(u) => u,
+        Err(r) => return r,
+    };
+    if !matches!(user.role, Role::Operator | Role::Admin) {
+        return message(
+            &state,
+            &user,
+            StatusCode::FORBIDDEN,
+            "无权操作",
+            "仅服务商运维与管理员可管理密码服务节点。",
+        );
+    }
+    let Ok(Form(f)) = form else {
+        return render_gateway(
+            &state,
+            &user,
+            "gateway.html",
+            None,
+            Some("请填写节点地址".into()),
+        )
+        .await;
+    };
+    let cx = state.ctx(user.name.as_str());
+    let result = match f.action.as_str() {
+        "add" => ops::add_node(cx, &f.url).await.map(|(n, changed)| {
+            if changed {
+                format!("已加入节点 {}", n.url)
+            } else {
+                format!("节点 {} 已在使用中", n.url)
+            }
+        }),
+        "drain" => ops::drain_node(cx, &f.url)
+            .await
+            .map(|n| format!("节点 {} 已排空：不再接收新请求", n.url)),
+        "remove" => ops::remove_node(cx, &f.url).await.map(|changed| {
+            if changed {
+                format!("已移除节点 {}", f.url.trim())
+            } else {
+                format!("节点 {} 不在列表中", f.url.trim())
+            }
+        }),
+        _ => Err(ops::OpError::invalid(
+            "invalid_action",
+            "未知操作",
+            "unknown action",
+        )),
+    };
+    match result {
+        Ok(done) => render_gateway(&state, &user, "gateway.html", Some(done), None).await,
+        Err(e) => {
+            let e = crate::error::ApiError::from(e);
+            render_gateway(&state, &user, "gateway.html", None, Some(e.body.message_zh)).await
         }
     }
 }

@@ -11,6 +11,7 @@ pub mod cli;
 pub mod console;
 pub mod crypto;
 pub mod error;
+pub mod gateway;
 pub mod metrics;
 pub mod ops;
 pub mod pki;

@@ -505,3 +505,241 @@ pub async fn service_import_key(
         .ok_or_else(crate::error::ApiError::internal)?;
     Ok((public, key))
 }
+
+// ---------------------------------------------------------------------------------------
+// The gateway 密码前置: app policies, rate limits, credential rotation, crypto nodes.
+
+/// An app by id or by name (the CLI takes either).
+pub async fn find_app(store: &dyn Store, id_or_name: &str) -> Result<App, OpError> {
+    if let Some(a) = store.app(id_or_name).await? {
+        return Ok(a);
+    }
+    store
+        .list_apps()
+        .await?
+        .into_iter()
+        .find(|a| a.name == id_or_name && a.id != SERVICE_APP)
+        .ok_or_else(|| StoreError::NotFound(format!("app {id_or_name}")).into())
+}
+
+fn check_operation(op: &str) -> Result<(), OpError> {
+    if crate::gateway::policy::is_operation(op) {
+        return Ok(());
+    }
+    let all: Vec<&str> = crate::gateway::policy::OPERATIONS
+        .iter()
+        .map(|(o, _)| *o)
+        .collect();
+    Err(OpError::invalid(
+        "invalid_operation",
+        format!("未知操作 {op:?}，可选：*、{}", all.join("、")),
+        format!("unknown operation {op:?}; one of *, {}", all.join(", ")),
+    ))
+}
+
+/// Allow `app` an operation (or `*`) on a key of its own (or `*`). The first rule turns an
+/// unrestricted app into one restricted to its rules. `false`: the rule was there.
+pub async fn allow(cx: Ctx<'_>, app: &App, operation: &str, key: &str) -> Result<bool, OpError> {
+    check_operation(operation)?;
+    if key != "*" && cx.store.key(&app.id, key).await?.is_none() {
+        return Err(OpError::invalid(
+            "key_not_found",
+            format!("密钥 {key} 不存在或不属于应用 {}", app.name),
+            format!("key {key} does not exist or is not app {}'s", app.name),
+        ));
+    }
+    let rule = govcloud_store::AppRule {
+        app_id: app.id.clone(),
+        operation: operation.to_owned(),
+        key_id: key.to_owned(),
+        created_at: cx.now,
+        created_by: cx.actor.to_owned(),
+    };
+    let ev = cx.event(
+        "app.policy.allow",
+        &app.id,
+        json!({"operation": operation, "key": key}),
+    );
+    Ok(cx.store.add_app_rule(&rule, ev).await?)
+}
+
+/// Remove an allow rule. `false`: there was none.
+pub async fn disallow(cx: Ctx<'_>, app: &App, operation: &str, key: &str) -> Result<bool, OpError> {
+    check_operation(operation)?;
+    let ev = cx.event(
+        "app.policy.disallow",
+        &app.id,
+        json!({"operation": operation, "key": key}),
+    );
+    Ok(cx
+        .store
+        .remove_app_rule(&app.id, operation, key, ev)
+        .await?)
+}
+
+/// Set a rate limit on `app` (for one operation, or `*` for all its requests together).
+/// The burst defaults to one second's worth (at least 1).
+pub async fn set_limit(
+    cx: Ctx<'_>,
+    app: &App,
+    operation: &str,
+    rps: f64,
+    burst: Option<i64>,
+) -> Result<govcloud_store::AppLimit, OpError> {
+    check_operation(operation)?;
+    if !(rps.is_finite() && rps > 0.0 && rps <= 1_000_000.0) {
+        return Err(OpError::invalid(
+            "invalid_limit",
+            "每秒请求数须大于 0 且不超过 1000000",
+            "rps must be above 0 and at most 1000000",
+        ));
+    }
+    let burst = burst.unwrap_or_else(|| (rps.ceil() as i64).max(1));
+    if !(1..=10_000_000).contains(&burst) {
+        return Err(OpError::invalid(
+            "invalid_limit",
+            "突发量须为 1–10000000",
+            "burst must be 1 to 10000000",
+        ));
+    }
+    let limit = govcloud_store::AppLimit {
+        app_id: app.id.clone(),
+        operation: operation.to_owned(),
+        rps,
+        burst,
+        updated_at: cx.now,
+        updated_by: cx.actor.to_owned(),
+    };
+    let ev = cx.event(
+        "app.policy.limit",
+        &app.id,
+        json!({"operation": operation, "rps": rps, "burst": burst}),
+    );
+    cx.store.set_app_limit(&limit, ev).await?;
+    Ok(limit)
+}
+
+/// Remove a rate limit. `false`: there was none.
+pub async fn remove_limit(cx: Ctx<'_>, app: &App, operation: &str) -> Result<bool, OpError> {
+    check_operation(operation)?;
+    let ev = cx.event(
+        "app.policy.unlimit",
+        &app.id,
+        json!({"operation": operation}),
+    );
+    Ok(cx.store.remove_app_limit(&app.id, operation, ev).await?)
+}
+
+/// Give `app` a new credential; the old one stops working (on gateways and nodes within
+/// their cache time, about 2 s). Returns the new token, shown once.
+pub async fn rotate_app(cx: Ctx<'_>, app: &App) -> Result<(App, String), OpError> {
+    let token = auth::new_app_token();
+    let ev = cx.event("app.rotate", &app.id, json!({"name": app.name}));
+    let app = cx
+        .store
+        .rotate_app_token(&app.id, &auth::token_hash(&token), ev)
+        .await?;
+    Ok((app, token))
+}
+
+/// A node's base URL as stored: `http(s)://host:port`, no path, no trailing slash.
+pub fn normalize_node_url(url: &str) -> Result<String, OpError> {
+    let u = url.trim().trim_end_matches('/');
+    let rest = u
+        .strip_prefix("http://")
+        .or_else(|| u.strip_prefix("https://"));
+    let ok = rest.is_some_and(|r| {
+        !r.is_empty()
+            && !r.contains(['/', '?', '#', '@', ' '])
+            && r.parse::<axum::http::uri::Authority>().is_ok()
+    });
+    if !ok {
+        return Err(OpError::invalid(
+            "invalid_node_url",
+            format!("节点地址 {url:?} 应形如 http://10.0.0.5:8080（不含路径）"),
+            format!("node URL {url:?} should look like http://10.0.0.5:8080 (no path)"),
+        ));
+    }
+    Ok(u.to_owned())
+}
+
+/// Add a crypto node (or make a draining one active again). `false`: it was active.
+pub async fn add_node(
+    cx: Ctx<'_>,
+    url: &str,
+) -> Result<(govcloud_store::GatewayNode, bool), OpError> {
+    let url = normalize_node_url(url)?;
+    let ev = cx.event("gateway.node.add", &url, json!({}));
+    Ok(cx
+        .store
+        .add_gateway_node(&url, cx.now, cx.actor, ev)
+        .await?)
+}
+
+/// Stop sending new requests to a node; requests in flight finish.
+pub async fn drain_node(cx: Ctx<'_>, url: &str) -> Result<govcloud_store::GatewayNode, OpError> {
+    let url = normalize_node_url(url)?;
+    let ev = cx.event("gateway.node.drain", &url, json!({}));
+    Ok(cx
+        .store
+        .set_gateway_node_state(&url, govcloud_store::NodeState::Draining, cx.now, ev)
+        .await?)
+}
+
+/// Remove a node from the list. `false`: it was not there.
+pub async fn remove_node(cx: Ctx<'_>, url: &str) -> Result<bool, OpError> {
+    let url = normalize_node_url(url)?;
+    let ev = cx.event("gateway.node.remove", &url, json!({}));
+    Ok(cx.store.remove_gateway_node(&url, ev).await?)
+}
+
+/// Disable (revoke) or re-enable an app's credential.
+pub async fn set_app_disabled(cx: Ctx<'_>, app: &App, disabled: bool) -> Result<App, OpError> {
+    let action = if disabled {
+        "app.disable"
+    } else {
+        "app.enable"
+    };
+    let ev = cx.event(action, &app.id, json!({"name": app.name}));
+    Ok(cx.store.set_app_disabled(&app.id, disabled, ev).await?)
+}
+
+/// Bind a govcloud-issued RSA certificate with clientAuth to `app` (`bind`), or unbind it:
+/// an app with a bound certificate must present one over mutual TLS at the gateway.
+/// `false`: nothing changed.
+pub async fn bind_cert(cx: Ctx<'_>, app: &App, serial: &str, bind: bool) -> Result<bool, OpError> {
+    let serial = serial.trim().to_ascii_lowercase();
+    let serial = serial.as_str();
+    if bind {
+        let Some(c) = cx.store.certificate(serial).await? else {
+            return Err(StoreError::NotFound(format!("certificate {serial}")).into());
+        };
+        if c.alg != "rsa" || !matches!(c.profile.as_str(), "server-rsa") {
+            return Err(OpError::invalid(
+                "unsupported_client_certificate",
+                format!(
+                    "证书 {serial}（{}，{}）不能用于双向 TLS：密码前置只接受本平台签发的 RSA 服务器证书（含客户端认证用途）；SM2 证书无法在 TLS 中协商（rustls 与 OpenSSL 3.0 均不支持）",
+                    c.alg, c.profile
+                ),
+                format!(
+                    "certificate {serial} ({}, {}) cannot be used for mutual TLS: the gateway accepts govcloud-issued RSA server certificates (they carry clientAuth); SM2 certificates cannot be negotiated in TLS here (neither rustls nor OpenSSL 3.0 support it)",
+                    c.alg, c.profile
+                ),
+            ));
+        }
+        if c.revoked() || c.not_after < cx.now {
+            return Err(OpError::invalid(
+                "certificate_not_valid",
+                format!("证书 {serial} 已吊销或已过期"),
+                format!("certificate {serial} is revoked or expired"),
+            ));
+        }
+    }
+    let action = if bind {
+        "app.policy.bind-cert"
+    } else {
+        "app.policy.unbind-cert"
+    };
+    let ev = cx.event(action, &app.id, json!({"serial": serial}));
+    Ok(cx.store.bind_app_cert(&app.id, serial, bind, ev).await?)
+}

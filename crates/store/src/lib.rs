@@ -18,6 +18,7 @@ use govcloud_domain::role::{Role, UserName};
 mod postgres;
 mod sql;
 mod sql_crypto;
+mod sql_gateway;
 mod sql_pki;
 mod sqlite;
 
@@ -312,6 +313,88 @@ pub struct InventoryItem {
     pub created_at: DateTime<Utc>,
 }
 
+/// One allow rule of an app's gateway policy (密码前置 access control): `operation` (an
+/// operation code, or `*`) on `key_id` (a key of the app, or `*`). An app with no rules is
+/// unrestricted; its first rule restricts it to its rules.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AppRule {
+    pub app_id: String,
+    pub operation: String,
+    pub key_id: String,
+    pub created_at: DateTime<Utc>,
+    pub created_by: String,
+}
+
+/// A token-bucket rate limit of an app at the gateway, for one operation or (`*`) for all
+/// of the app's requests together.
+#[derive(Clone, Debug, PartialEq)]
+pub struct AppLimit {
+    pub app_id: String,
+    pub operation: String,
+    /// Sustained requests per second (may be fractional).
+    pub rps: f64,
+    /// Bucket size: requests allowed at once after a quiet spell.
+    pub burst: i64,
+    pub updated_at: DateTime<Utc>,
+    pub updated_by: String,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NodeState {
+    /// Receives requests.
+    Active,
+    /// Receives no new requests; requests in flight finish.
+    Draining,
+}
+
+impl NodeState {
+    pub fn code(self) -> &'static str {
+        match self {
+            NodeState::Active => "active",
+            NodeState::Draining => "draining",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        [NodeState::Active, NodeState::Draining]
+            .into_iter()
+            .find(|k| k.code() == s)
+    }
+}
+
+/// A crypto service node behind the gateways, shared by every gateway replica.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GatewayNode {
+    /// Base URL, e.g. `http://10.0.0.5:8080` (no trailing slash).
+    pub url: String,
+    pub state: NodeState,
+    pub added_at: DateTime<Utc>,
+    pub added_by: String,
+    pub changed_at: DateTime<Utc>,
+}
+
+/// A running gateway replica's live figures, written every few seconds for the console.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GatewayReplica {
+    pub id: String,
+    pub listen: String,
+    pub started_at: DateTime<Utc>,
+    pub seen_at: DateTime<Utc>,
+    /// JSON document of the replica's figures (per app, per node).
+    pub stats: String,
+}
+
+/// Calls through the gateway per app, month, operation and outcome (`ok`, `error`,
+/// `rejected`): the per-app monthly call counts for metering.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct CallKey {
+    pub app_id: String,
+    /// `YYYY-MM`, Asia/Shanghai.
+    pub month: String,
+    pub operation: String,
+    pub outcome: String,
+}
+
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
     /// `sqlite` or `postgres`.
@@ -427,6 +510,76 @@ pub trait Store: Send + Sync + 'static {
     async fn add_usage(&self, counts: &[(UsageKey, i64)]) -> Result<()>;
     /// Usage counters, optionally for one app.
     async fn usage(&self, app_id: Option<&str>) -> Result<Vec<(UsageKey, i64)>>;
+
+    // --- the gateway (密码前置) ---
+    /// Every app (enabled or not) with its credential hash, for a gateway's snapshot.
+    async fn app_credentials(&self) -> Result<Vec<(String, App)>>;
+    /// Replace an app's credential; the old one stops working.
+    async fn rotate_app_token(&self, id: &str, token_hash: &str, event: AuditEvent) -> Result<App>;
+    /// Every app's allow rules, ordered by app, operation, key.
+    async fn app_rules(&self) -> Result<Vec<AppRule>>;
+    /// Add a rule; `false` (and no audit entry) when it was already there.
+    async fn add_app_rule(&self, rule: &AppRule, event: AuditEvent) -> Result<bool>;
+    /// Remove a rule; `false` (and no audit entry) when there was none.
+    async fn remove_app_rule(
+        &self,
+        app_id: &str,
+        operation: &str,
+        key_id: &str,
+        event: AuditEvent,
+    ) -> Result<bool>;
+    /// Every app's rate limits, ordered by app, operation.
+    async fn app_limits(&self) -> Result<Vec<AppLimit>>;
+    /// Set (insert or replace) a limit.
+    async fn set_app_limit(&self, limit: &AppLimit, event: AuditEvent) -> Result<()>;
+    /// Remove a limit; `false` (and no audit entry) when there was none.
+    async fn remove_app_limit(
+        &self,
+        app_id: &str,
+        operation: &str,
+        event: AuditEvent,
+    ) -> Result<bool>;
+    /// Every (app id, certificate serial) binding, ordered.
+    async fn app_certs(&self) -> Result<Vec<(String, String)>>;
+    /// Bind (`bind`) or unbind a govcloud-issued certificate to an app: with any bound, the
+    /// app must present one over mutual TLS at the gateway. `false` (and no audit entry)
+    /// when nothing changed; `NotFound` for an unknown app or certificate when binding.
+    async fn bind_app_cert(
+        &self,
+        app_id: &str,
+        serial: &str,
+        bind: bool,
+        event: AuditEvent,
+    ) -> Result<bool>;
+    /// The crypto nodes, ordered by URL.
+    async fn gateway_nodes(&self) -> Result<Vec<GatewayNode>>;
+    /// Add a node as active, or make a draining node active again. `false` (and no audit
+    /// entry) when it was already active.
+    async fn add_gateway_node(
+        &self,
+        url: &str,
+        at: DateTime<Utc>,
+        by: &str,
+        event: AuditEvent,
+    ) -> Result<(GatewayNode, bool)>;
+    /// Change a node's state; `NotFound` for an unknown URL.
+    async fn set_gateway_node_state(
+        &self,
+        url: &str,
+        state: NodeState,
+        at: DateTime<Utc>,
+        event: AuditEvent,
+    ) -> Result<GatewayNode>;
+    /// Remove a node; `false` (and no audit entry) when there was none.
+    async fn remove_gateway_node(&self, url: &str, event: AuditEvent) -> Result<bool>;
+    /// Insert or replace a replica's figures.
+    async fn save_gateway_replica(&self, replica: &GatewayReplica) -> Result<()>;
+    /// Replicas seen at or after `seen_since`, ordered by id.
+    async fn gateway_replicas(&self, seen_since: DateTime<Utc>) -> Result<Vec<GatewayReplica>>;
+    /// Add counted calls.
+    async fn add_gateway_calls(&self, counts: &[(CallKey, i64)]) -> Result<()>;
+    /// Call counters, optionally for one app, ordered by key.
+    async fn gateway_calls(&self, app_id: Option<&str>) -> Result<Vec<(CallKey, i64)>>;
 
     // --- PKI ---
     async fn pki_keys(&self) -> Result<Vec<PkiKey>>;

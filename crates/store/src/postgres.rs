@@ -7,6 +7,7 @@ use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 
 use crate::sql::impl_store;
 use crate::sql_crypto::impl_crypto;
+use crate::sql_gateway::impl_gateway;
 use crate::sql_pki::impl_pki;
 use crate::Result;
 
@@ -52,4 +53,5 @@ impl_store!(
     numeric = "::numeric"
 );
 impl_crypto!(PgStore, sqlx::Postgres);
+impl_gateway!(PgStore, sqlx::Postgres);
 impl_pki!(PgStore, sqlx::Postgres);

@@ -627,6 +627,61 @@ macro_rules! impl_store {
                 self.crypto_usage(app_id).await
             }
 
+            async fn app_credentials(&self) -> $crate::Result<Vec<(String, $crate::App)>> {
+                self.gw_app_credentials().await
+            }
+            async fn rotate_app_token(&self, id: &str, h: &str, e: govcloud_domain::audit::AuditEvent) -> $crate::Result<$crate::App> {
+                self.gw_rotate_app_token(id, h, e).await
+            }
+            async fn app_rules(&self) -> $crate::Result<Vec<$crate::AppRule>> {
+                self.gw_app_rules().await
+            }
+            async fn add_app_rule(&self, r: &$crate::AppRule, e: govcloud_domain::audit::AuditEvent) -> $crate::Result<bool> {
+                self.gw_add_app_rule(r, e).await
+            }
+            async fn remove_app_rule(&self, app_id: &str, op: &str, key_id: &str, e: govcloud_domain::audit::AuditEvent) -> $crate::Result<bool> {
+                self.gw_remove_app_rule(app_id, op, key_id, e).await
+            }
+            async fn app_limits(&self) -> $crate::Result<Vec<$crate::AppLimit>> {
+                self.gw_app_limits().await
+            }
+            async fn set_app_limit(&self, l: &$crate::AppLimit, e: govcloud_domain::audit::AuditEvent) -> $crate::Result<()> {
+                self.gw_set_app_limit(l, e).await
+            }
+            async fn remove_app_limit(&self, app_id: &str, op: &str, e: govcloud_domain::audit::AuditEvent) -> $crate::Result<bool> {
+                self.gw_remove_app_limit(app_id, op, e).await
+            }
+            async fn app_certs(&self) -> $crate::Result<Vec<(String, String)>> {
+                self.gw_app_certs().await
+            }
+            async fn bind_app_cert(&self, app_id: &str, serial: &str, bind: bool, e: govcloud_domain::audit::AuditEvent) -> $crate::Result<bool> {
+                self.gw_bind_app_cert(app_id, serial, bind, e).await
+            }
+            async fn gateway_nodes(&self) -> $crate::Result<Vec<$crate::GatewayNode>> {
+                self.gw_gateway_nodes().await
+            }
+            async fn add_gateway_node(&self, url: &str, at: chrono::DateTime<chrono::Utc>, by: &str, e: govcloud_domain::audit::AuditEvent) -> $crate::Result<($crate::GatewayNode, bool)> {
+                self.gw_add_gateway_node(url, at, by, e).await
+            }
+            async fn set_gateway_node_state(&self, url: &str, state: $crate::NodeState, at: chrono::DateTime<chrono::Utc>, e: govcloud_domain::audit::AuditEvent) -> $crate::Result<$crate::GatewayNode> {
+                self.gw_set_gateway_node_state(url, state, at, e).await
+            }
+            async fn remove_gateway_node(&self, url: &str, e: govcloud_domain::audit::AuditEvent) -> $crate::Result<bool> {
+                self.gw_remove_gateway_node(url, e).await
+            }
+            async fn save_gateway_replica(&self, r: &$crate::GatewayReplica) -> $crate::Result<()> {
+                self.gw_save_gateway_replica(r).await
+            }
+            async fn gateway_replicas(&self, seen_since: chrono::DateTime<chrono::Utc>) -> $crate::Result<Vec<$crate::GatewayReplica>> {
+                self.gw_gateway_replicas(seen_since).await
+            }
+            async fn add_gateway_calls(&self, counts: &[($crate::CallKey, i64)]) -> $crate::Result<()> {
+                self.gw_add_gateway_calls(counts).await
+            }
+            async fn gateway_calls(&self, app_id: Option<&str>) -> $crate::Result<Vec<($crate::CallKey, i64)>> {
+                self.gw_gateway_calls(app_id).await
+            }
+
             async fn pki_keys(&self) -> $crate::Result<Vec<$crate::PkiKey>> {
                 self.pki_keys_().await
             }

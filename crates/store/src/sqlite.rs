@@ -9,6 +9,7 @@ use sqlx::sqlite::{
 
 use crate::sql::impl_store;
 use crate::sql_crypto::impl_crypto;
+use crate::sql_gateway::impl_gateway;
 use crate::sql_pki::impl_pki;
 use crate::Result;
 
@@ -45,4 +46,5 @@ impl SqliteStore {
 
 impl_store!(SqliteStore, sqlx::Sqlite, backend = "sqlite", numeric = "");
 impl_crypto!(SqliteStore, sqlx::Sqlite);
+impl_gateway!(SqliteStore, sqlx::Sqlite);
 impl_pki!(SqliteStore, sqlx::Sqlite);

@@ -789,3 +789,405 @@ async fn pki_records_revocation_crl_numbers_challenges_and_timestamps() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn gateway_policy_rules_limits_and_credentials() {
+    use govcloud_store::{AppLimit, AppRule, NewApp};
+    on_every_backend(|f| async move {
+        let s = f.store.as_ref();
+        let at = Utc.with_ymd_and_hms(2026, 11, 28, 8, 0, 0).unwrap();
+        for (id, name, th) in [("app_a", "交易平台", "ta"), ("app_b", "专家库", "tb")] {
+            let a = NewApp {
+                id: id.into(),
+                name: name.into(),
+                system_code: None,
+                token_hash: th.into(),
+            };
+            s.create_app(&a, ev("app.create", id)).await.unwrap();
+        }
+        s.set_app_disabled("app_b", true, ev("app.disable", "app_b"))
+            .await
+            .unwrap();
+        let mut base = chain_ok(s).await;
+        assert_eq!(base, 3);
+
+        // Credentials: every app, the disabled one too, with its hash.
+        let mut creds: Vec<(String, String, bool)> = s
+            .app_credentials()
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|(h, a)| (h, a.id, a.disabled))
+            .collect();
+        creds.sort();
+        assert_eq!(
+            creds,
+            vec![
+                ("ta".into(), "app_a".into(), false),
+                ("tb".into(), "app_b".into(), true)
+            ]
+        );
+        let rotated = s
+            .rotate_app_token("app_a", "ta2", ev("app.rotate", "app_a"))
+            .await
+            .unwrap();
+        assert_eq!(rotated.id, "app_a");
+        assert!(s.app_by_token("ta").await.unwrap().is_none(), "old token");
+        assert_eq!(s.app_by_token("ta2").await.unwrap().unwrap().id, "app_a");
+        assert!(matches!(
+            s.rotate_app_token("nope", "tx", ev("app.rotate", "nope"))
+                .await,
+            Err(StoreError::NotFound(_))
+        ));
+        base += 1;
+        assert_eq!(chain_ok(s).await, base);
+
+        // Rules: added once, removed once, never for an unknown app.
+        let rule = |app: &str, op: &str, key: &str| AppRule {
+            app_id: app.into(),
+            operation: op.into(),
+            key_id: key.into(),
+            created_at: at,
+            created_by: "tester".into(),
+        };
+        assert!(s
+            .add_app_rule(&rule("app_a", "sign", "key_1"), ev("gw.rule.add", "app_a"))
+            .await
+            .unwrap());
+        assert!(s
+            .add_app_rule(&rule("app_a", "*", "*"), ev("gw.rule.add", "app_a"))
+            .await
+            .unwrap());
+        assert!(s
+            .add_app_rule(&rule("app_b", "verify", "*"), ev("gw.rule.add", "app_b"))
+            .await
+            .unwrap());
+        assert!(
+            !s.add_app_rule(&rule("app_a", "sign", "key_1"), ev("gw.rule.add", "app_a"))
+                .await
+                .unwrap(),
+            "a duplicate rule is no change"
+        );
+        assert!(matches!(
+            s.add_app_rule(&rule("ghost", "sign", "*"), ev("gw.rule.add", "ghost"))
+                .await,
+            Err(StoreError::NotFound(_))
+        ));
+        base += 3;
+        assert_eq!(chain_ok(s).await, base);
+        assert_eq!(
+            s.app_rules().await.unwrap(),
+            vec![
+                rule("app_a", "*", "*"),
+                rule("app_a", "sign", "key_1"),
+                rule("app_b", "verify", "*")
+            ]
+        );
+        assert!(s
+            .remove_app_rule("app_a", "sign", "key_1", ev("gw.rule.remove", "app_a"))
+            .await
+            .unwrap());
+        assert!(!s
+            .remove_app_rule("app_a", "sign", "key_1", ev("gw.rule.remove", "app_a"))
+            .await
+            .unwrap());
+        base += 1;
+        assert_eq!(chain_ok(s).await, base);
+        assert_eq!(s.app_rules().await.unwrap().len(), 2);
+
+        // Limits: set, replaced in place, removed once.
+        let limit = |op: &str, rps: f64, burst: i64| AppLimit {
+            app_id: "app_a".into(),
+            operation: op.into(),
+            rps,
+            burst,
+            updated_at: at,
+            updated_by: "tester".into(),
+        };
+        s.set_app_limit(&limit("*", 50.0, 100), ev("gw.limit.set", "app_a"))
+            .await
+            .unwrap();
+        s.set_app_limit(&limit("sign", 0.5, 1), ev("gw.limit.set", "app_a"))
+            .await
+            .unwrap();
+        s.set_app_limit(&limit("sign", 2.5, 5), ev("gw.limit.set", "app_a"))
+            .await
+            .unwrap();
+        assert!(matches!(
+            s.set_app_limit(
+                &AppLimit {
+                    app_id: "ghost".into(),
+                    ..limit("*", 1.0, 1)
+                },
+                ev("gw.limit.set", "ghost")
+            )
+            .await,
+            Err(StoreError::NotFound(_))
+        ));
+        assert_eq!(
+            s.app_limits().await.unwrap(),
+            vec![limit("*", 50.0, 100), limit("sign", 2.5, 5)]
+        );
+        assert!(s
+            .remove_app_limit("app_a", "*", ev("gw.limit.remove", "app_a"))
+            .await
+            .unwrap());
+        assert!(!s
+            .remove_app_limit("app_a", "*", ev("gw.limit.remove", "app_a"))
+            .await
+            .unwrap());
+        assert_eq!(s.app_limits().await.unwrap(), vec![limit("sign", 2.5, 5)]);
+        base += 4;
+        assert_eq!(chain_ok(s).await, base, "only real changes are audited");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn gateway_nodes_replicas_and_call_counts() {
+    use govcloud_store::{CallKey, GatewayReplica, NodeState};
+    on_every_backend(|f| async move {
+        let s = f.store.as_ref();
+        let t0 = Utc.with_ymd_and_hms(2026, 11, 28, 8, 0, 0).unwrap();
+        let t1 = t0 + Duration::minutes(5);
+        let t2 = t0 + Duration::minutes(10);
+        let n1 = "http://10.0.0.5:8080";
+        let n2 = "http://10.0.0.6:8080";
+
+        // Nodes: added active; adding an active node again is no change.
+        let (node, added) = s
+            .add_gateway_node(n2, t0, "admin", ev("gw.node.add", n2))
+            .await
+            .unwrap();
+        assert!(added);
+        assert_eq!(
+            (
+                node.state,
+                node.added_at,
+                node.changed_at,
+                node.added_by.as_str()
+            ),
+            (NodeState::Active, t0, t0, "admin")
+        );
+        s.add_gateway_node(n1, t0, "admin", ev("gw.node.add", n1))
+            .await
+            .unwrap();
+        let (again, added) = s
+            .add_gateway_node(n1, t1, "other", ev("gw.node.add", n1))
+            .await
+            .unwrap();
+        assert!(!added);
+        assert_eq!((again.changed_at, again.added_by.as_str()), (t0, "admin"));
+        assert_eq!(chain_ok(s).await, 2);
+
+        // Draining, then re-adding makes it active again.
+        let drained = s
+            .set_gateway_node_state(n1, NodeState::Draining, t1, ev("gw.node.drain", n1))
+            .await
+            .unwrap();
+        assert_eq!(
+            (drained.state, drained.changed_at),
+            (NodeState::Draining, t1)
+        );
+        assert!(matches!(
+            s.set_gateway_node_state(
+                "http://nowhere:1",
+                NodeState::Draining,
+                t1,
+                ev("gw.node.drain", "x")
+            )
+            .await,
+            Err(StoreError::NotFound(_))
+        ));
+        let (back, added) = s
+            .add_gateway_node(n1, t2, "other", ev("gw.node.add", n1))
+            .await
+            .unwrap();
+        assert!(added, "a draining node becomes active again");
+        assert_eq!(
+            (
+                back.state,
+                back.added_at,
+                back.changed_at,
+                back.added_by.as_str()
+            ),
+            (NodeState::Active, t0, t2, "admin")
+        );
+        let urls: Vec<(String, NodeState)> = s
+            .gateway_nodes()
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|n| (n.url, n.state))
+            .collect();
+        assert_eq!(
+            urls,
+            vec![
+                (n1.into(), NodeState::Active),
+                (n2.into(), NodeState::Active)
+            ]
+        );
+        assert!(s
+            .remove_gateway_node(n2, ev("gw.node.remove", n2))
+            .await
+            .unwrap());
+        assert!(!s
+            .remove_gateway_node(n2, ev("gw.node.remove", n2))
+            .await
+            .unwrap());
+        assert_eq!(s.gateway_nodes().await.unwrap().len(), 1);
+        assert_eq!(chain_ok(s).await, 5, "only real changes are audited");
+
+        // Replicas: saved again replaces; only recently seen ones are listed.
+        let replica = |id: &str, seen, stats: &str| GatewayReplica {
+            id: id.into(),
+            listen: "0.0.0.0:9443".into(),
+            started_at: t0,
+            seen_at: seen,
+            stats: stats.into(),
+        };
+        s.save_gateway_replica(&replica("gw-b", t0, "{}"))
+            .await
+            .unwrap();
+        s.save_gateway_replica(&replica("gw-a", t0, "{}"))
+            .await
+            .unwrap();
+        let fresh = replica("gw-a", t2 + Duration::milliseconds(250), r#"{"ok":3}"#);
+        s.save_gateway_replica(&fresh).await.unwrap();
+        assert_eq!(
+            s.gateway_replicas(t0).await.unwrap(),
+            vec![fresh.clone(), replica("gw-b", t0, "{}")]
+        );
+        assert_eq!(s.gateway_replicas(t1).await.unwrap(), vec![fresh.clone()]);
+        assert_eq!(
+            s.gateway_replicas(fresh.seen_at).await.unwrap(),
+            vec![fresh.clone()],
+            "seen_since is inclusive"
+        );
+        assert!(s
+            .gateway_replicas(fresh.seen_at + Duration::milliseconds(1))
+            .await
+            .unwrap()
+            .is_empty());
+
+        // Call counts add up across calls.
+        let k = |app: &str, op: &str, outcome: &str| CallKey {
+            app_id: app.into(),
+            month: "2026-11".into(),
+            operation: op.into(),
+            outcome: outcome.into(),
+        };
+        s.add_gateway_calls(&[]).await.unwrap();
+        s.add_gateway_calls(&[
+            (k("app_a", "sign", "ok"), 3),
+            (k("app_a", "sign", "rejected"), 1),
+            (k("app_b", "verify", "ok"), 7),
+        ])
+        .await
+        .unwrap();
+        s.add_gateway_calls(&[
+            (k("app_a", "sign", "ok"), 2),
+            (k("app_a", "sign", "error"), 1),
+        ])
+        .await
+        .unwrap();
+        assert_eq!(
+            s.gateway_calls(Some("app_a")).await.unwrap(),
+            vec![
+                (k("app_a", "sign", "error"), 1),
+                (k("app_a", "sign", "ok"), 5),
+                (k("app_a", "sign", "rejected"), 1)
+            ]
+        );
+        assert_eq!(s.gateway_calls(None).await.unwrap().len(), 4);
+        assert!(s.gateway_calls(Some("nope")).await.unwrap().is_empty());
+        assert_eq!(
+            chain_ok(s).await,
+            5,
+            "replicas and counters are not audited"
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn gateway_client_certificate_bindings() {
+    use govcloud_store::{CertRecord, NewApp};
+    on_every_backend(|f| async move {
+        let s = f.store.as_ref();
+        let now = Utc.with_ymd_and_hms(2026, 11, 29, 8, 0, 0).unwrap();
+        let app = NewApp {
+            id: "app_c".into(),
+            name: "交易平台".into(),
+            system_code: None,
+            token_hash: "tc".into(),
+        };
+        s.create_app(&app, ev("app.create", "app_c")).await.unwrap();
+        let cert = CertRecord {
+            serial: "1f2e".into(),
+            alg: "rsa".into(),
+            profile: "server-rsa".into(),
+            subject: "CN=jypt".into(),
+            sans: "dns:jypt.example".into(),
+            not_before: now,
+            not_after: now + Duration::days(365),
+            der: vec![0x30, 0x00],
+            key_id: None,
+            request_id: "req_c".into(),
+            renews: None,
+            revoked_at: None,
+            reason: None,
+            created_at: now,
+            created_by: "test".into(),
+        };
+        s.insert_certificates(&[cert], ev("pki.issue", "1f2e"))
+            .await
+            .unwrap();
+        let n0 = chain_ok(s).await;
+        assert!(s
+            .bind_app_cert("app_c", "1f2e", true, ev("app.policy.bind-cert", "app_c"))
+            .await
+            .unwrap());
+        assert!(!s
+            .bind_app_cert("app_c", "1f2e", true, ev("app.policy.bind-cert", "app_c"))
+            .await
+            .unwrap());
+        assert_eq!(
+            chain_ok(s).await,
+            n0 + 1,
+            "a repeated binding is not audited"
+        );
+        assert_eq!(
+            s.app_certs().await.unwrap(),
+            vec![("app_c".to_owned(), "1f2e".to_owned())]
+        );
+        for (app, serial) in [("app_x", "1f2e"), ("app_c", "ffff")] {
+            assert!(matches!(
+                s.bind_app_cert(app, serial, true, ev("app.policy.bind-cert", app))
+                    .await,
+                Err(StoreError::NotFound(_))
+            ));
+        }
+        assert!(s
+            .bind_app_cert(
+                "app_c",
+                "1f2e",
+                false,
+                ev("app.policy.unbind-cert", "app_c")
+            )
+            .await
+            .unwrap());
+        assert!(!s
+            .bind_app_cert(
+                "app_c",
+                "1f2e",
+                false,
+                ev("app.policy.unbind-cert", "app_c")
+            )
+            .await
+            .unwrap());
+        assert!(s.app_certs().await.unwrap().is_empty());
+        assert_eq!(chain_ok(s).await, n0 + 2);
+    })
+    .await;
+}

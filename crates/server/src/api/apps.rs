@@ -11,7 +11,7 @@ use utoipa::ToSchema;
 
 use super::{utc, AnyRole, ApiJson, ApiPath, AppManagers, Auth};
 use crate::app::AppState;
-use crate::error::{ApiResult, ErrorBody};
+use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::ops;
 
 #[derive(Serialize, ToSchema)]
@@ -131,13 +131,12 @@ async fn set_disabled(
     id: &str,
     disabled: bool,
 ) -> ApiResult<Json<AppDto>> {
-    let action = if disabled {
-        "app.disable"
-    } else {
-        "app.enable"
-    };
-    let ev = govcloud_domain::audit::AuditEvent::new(state.now(), actor, action, id, "{}".into());
-    let app = state.store.set_app_disabled(id, disabled, ev).await?;
+    let app = state
+        .store
+        .app(id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("应用", "app"))?;
+    let app = ops::set_app_disabled(state.ctx(actor), &app, disabled).await?;
     state.crypto.forget_app();
     Ok(Json(dto(
         &app,

@@ -29,6 +29,7 @@ pub mod audit;
 pub mod calendar;
 pub mod catalog;
 pub mod crypto;
+pub mod gateway;
 pub mod pki;
 pub mod session;
 pub mod users;
@@ -52,6 +53,7 @@ pub mod users;
         (name = "crypto", description = "商用密码服务 国密 services for business systems (app credentials)"),
         (name = "pki", description = "证书、吊销列表、OCSP 与时间戳 certificates, CRLs, OCSP and timestamps"),
         (name = "auth", description = "强身份认证 strong identity authentication (app credentials)"),
+        (name = "gateway", description = "密码前置 the crypto front proxy: nodes, app policies, rate limits, live figures"),
     )
 )]
 struct ApiDoc;
@@ -95,6 +97,18 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(apps::list_apps, apps::create_app))
         .routes(routes!(apps::disable_app))
         .routes(routes!(apps::enable_app))
+        .routes(routes!(gateway::rotate))
+        .routes(routes!(gateway::show_policy))
+        .routes(routes!(gateway::allow))
+        .routes(routes!(gateway::disallow))
+        .routes(routes!(gateway::limit))
+        .routes(routes!(gateway::unlimit))
+        .routes(routes!(gateway::bind_cert))
+        .routes(routes!(gateway::unbind_cert))
+        .routes(routes!(gateway::show_status))
+        .routes(routes!(gateway::add_node))
+        .routes(routes!(gateway::drain_node))
+        .routes(routes!(gateway::remove_node))
         .routes(routes!(crypto::create_key, crypto::list_keys))
         .routes(routes!(crypto::show_key, crypto::destroy_key))
         .routes(routes!(crypto::rotate_key))
