@@ -334,11 +334,6 @@ impl Gateway {
         Ok(())
     }
 
-    /// Re-read credentials, policies, limits and nodes.
-    pub async fn refresh(&self) -> Result<(), govcloud_store::StoreError> {
-        self.load().await
-    }
-
     /// The app behind a credential; an unknown one re-reads the store first unless that
     /// happened within [`MISS_REFRESH`].
     async fn app_for(&self, token: &str) -> Option<Arc<AppEntry>> {
@@ -350,7 +345,7 @@ impl Gateway {
             let mut at = self.miss_refreshed.lock().await;
             if at.is_none_or(|t| t.elapsed() >= MISS_REFRESH) {
                 *at = Some(Instant::now());
-                if let Err(e) = self.load().await {
+                if let Err(e) = self.refresh().await {
                     tracing::warn!(error = %e, "policy refresh failed");
                 }
             }
@@ -358,7 +353,8 @@ impl Gateway {
         self.snapshot().by_token.get(&hash).cloned()
     }
 
-    async fn load(&self) -> Result<(), govcloud_store::StoreError> {
+    /// Re-read credentials, policies, limits, certificate bindings and nodes.
+    pub async fn refresh(&self) -> Result<(), govcloud_store::StoreError> {
         let _one = self.loading.lock().await;
         let (creds, rules, limits, nodes, bindings) = tokio::try_join!(
             self.store.app_credentials(),
@@ -447,7 +443,8 @@ impl Gateway {
         futures_join_all(checks).await;
     }
 
-    fn count(&self, app: Option<&App>, operation: &str, outcome: Outcome, latency: Duration) {
+    fn count(&self, app: Option<&App>, operation: &str, answer: &Answer, latency: Duration) {
+        let outcome = answer.outcome;
         let Some(app) = app else { return };
         let month = Utc::now()
             .with_timezone(&chrono_tz::Asia::Shanghai)
@@ -475,6 +472,9 @@ impl Gateway {
             Outcome::Ok => {}
             Outcome::Error => e.errors += 1,
             Outcome::Rejected => e.rejected += 1,
+        }
+        if answer.code.as_deref() == Some("rate_limited") {
+            e.limited += 1;
         }
     }
 
@@ -669,7 +669,7 @@ async fn proxy(
     };
     let latency = start.elapsed();
     let app = entry.as_ref().map(|e| &e.app);
-    gw.count(app, operation, answer.outcome, latency);
+    gw.count(app, operation, &answer, latency);
     let app_label = app.map_or_else(|| "unknown".to_owned(), |a| a.name.clone());
     let m = &gw.metrics;
     let status = answer.response.status().as_u16();
@@ -841,14 +841,6 @@ async fn handle(
         .map(|(o, l)| (o.as_str(), *l))
         .collect();
     if let Err(wait) = gw.limiter.take(&app.id, &limits, Instant::now()) {
-        if let Some(f) = gw
-            .figures
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .get_mut(&app.id)
-        {
-            f.limited += 1;
-        }
         let secs = limiter::retry_after_secs(wait);
         let mut a = Answer::gateway(
             error(
