@@ -73,6 +73,13 @@ try {
   check(pki.includes('个人数字证书') && pki.includes('200') && pki.includes('govcloud SM2 签发 CA'), '证书服务 shows contracted quantities and the platform CAs');
   if (shots) await page.screenshot({ path: `${shots}/pki.png`, fullPage: false });
 
+  await page.goto(`${base}/resources?system=jypt`);
+  const resources = await page.textContent('main');
+  check(resources.includes('合同数量与分配') && await page.locator('#lines meter').count() >= 10,
+    '资源 shows each line item of the system with a bar');
+  check(await page.locator('nav.tabs a').count() === 4, '资源 offers the four cloud business systems');
+  if (shots) await page.screenshot({ path: `${shots}/resources.png`, fullPage: false });
+
   await page.goto(`${base}/gateway`);
   const gw = await page.textContent('main');
   check(gw.includes('运行中的密码前置实例 1 个'), '接口监控 shows the running gateway replica');

@@ -145,8 +145,94 @@ enum Command {
     /// Crypto nodes behind the gateways (shared by every gateway replica).
     #[command(subcommand)]
     Node(NodeCmd),
+    /// Cloud resources drawn from the contract's line items (资源).
+    #[command(subcommand)]
+    Resource(ResourceCmd),
+    /// The physical host inventory (for placement rules).
+    #[command(subcommand)]
+    Host(HostCmd),
     /// Print the OpenAPI document.
     Openapi,
+}
+
+#[derive(Subcommand)]
+enum ResourceCmd {
+    /// Resources (released ones too), optionally of one system.
+    List {
+        #[arg(long)]
+        system: Option<String>,
+    },
+    /// One resource with its history.
+    Show { id: String },
+    /// Allocate (or record an existing) resource; refused beyond the contracted quantity.
+    Add {
+        #[arg(long)]
+        system: String,
+        /// Catalog line item id, e.g. p1-vcpu.
+        #[arg(long)]
+        item: String,
+        #[arg(long)]
+        quantity: String,
+        #[arg(long)]
+        name: Option<String>,
+        /// vCPU items: the physical host (id or name).
+        #[arg(long)]
+        host: Option<String>,
+        /// RFC 3339; earlier than now records an existing resource (audited).
+        #[arg(long)]
+        effective_from: Option<String>,
+        #[arg(long, default_value = "")]
+        reason: String,
+    },
+    /// Change a resource's quantity.
+    Resize {
+        id: String,
+        #[arg(long, required = true)]
+        quantity: Option<String>,
+        #[arg(long)]
+        effective_from: Option<String>,
+        #[arg(long, default_value = "")]
+        reason: String,
+    },
+    /// Release a resource.
+    Release {
+        id: String,
+        /// (always none: a release returns the whole quantity)
+        #[arg(skip)]
+        quantity: Option<String>,
+        #[arg(long)]
+        effective_to: Option<String>,
+        #[arg(long, default_value = "")]
+        reason: String,
+    },
+    /// Usage intervals (resource, item, quantity, from, to) within [FROM, TO).
+    Usage {
+        #[arg(long)]
+        system: Option<String>,
+        #[arg(long)]
+        from: String,
+        #[arg(long)]
+        to: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum HostCmd {
+    /// Add a physical host.
+    Add {
+        name: String,
+        /// x86 | arm | c86
+        #[arg(long)]
+        arch: String,
+        /// Base clock, GHz.
+        #[arg(long)]
+        clock_ghz: String,
+        /// Physical cores.
+        #[arg(long)]
+        cores: i64,
+    },
+    /// Hosts with vCPUs placed and the 4-per-core limit.
+    List,
 }
 
 #[derive(Subcommand)]
@@ -464,6 +550,284 @@ fn done(fmt: Format, json: &serde_json::Value, sentence: &str) -> Result<()> {
     }
 }
 
+fn rfc3339(field: &str, s: Option<&str>) -> Result<Option<chrono::DateTime<Utc>>> {
+    s.map(|s| {
+        chrono::DateTime::parse_from_rfc3339(s)
+            .map(|t| t.with_timezone(&Utc))
+            .map_err(|_| anyhow!("--{field} 应为 RFC 3339 时间，如 2026-07-01T00:00:00+08:00 / --{field} should be an RFC 3339 time"))
+    })
+    .transpose()
+}
+
+/// An operation's error as the API words it: Chinese / English.
+fn op_err(e: ops::OpError) -> anyhow::Error {
+    let a = crate::error::ApiError::from(e);
+    anyhow!("{} / {}", a.body.message_zh, a.body.message_en)
+}
+
+fn resource_row(r: &govcloud_store::Resource) -> Vec<String> {
+    vec![
+        r.id.clone(),
+        r.system_code.clone(),
+        r.item_id.clone(),
+        r.name.clone(),
+        r.quantity.clone(),
+        if r.released { "已释放" } else { "使用中" }.into(),
+        crate::shanghai_time(r.created_at),
+    ]
+}
+
+fn resource_json(r: &govcloud_store::Resource) -> serde_json::Value {
+    serde_json::json!({"id": r.id, "system": r.system_code, "item": r.item_id, "name": r.name,
+        "quantity": r.quantity, "host": r.host_id, "vcpus": r.vcpus, "released": r.released,
+        "created_at": crate::api::utc(r.created_at), "created_by": r.created_by})
+}
+
+async fn resource_cmd(cli: &Cli, cmd: &ResourceCmd, fmt: Format) -> Result<()> {
+    let store = open_store(cli).await?;
+    let who = actor();
+    let cx = Ctx {
+        store: store.as_ref(),
+        actor: &who,
+        now: Utc::now(),
+    };
+    let contract = || async {
+        ops::current_contract(store.as_ref(), None)
+            .await?
+            .ok_or_else(|| anyhow!("尚未加载合同 / no contract loaded: govcloud catalog load FILE"))
+    };
+    const HEAD: [&str; 7] = [
+        "资源编号",
+        "业务系统",
+        "明细项",
+        "名称",
+        "数量",
+        "状态",
+        "登记时间",
+    ];
+    match cmd {
+        ResourceCmd::List { system } => {
+            let list = store.list_resources(system.as_deref()).await?;
+            if fmt == Format::Json {
+                print_json(&list.iter().map(resource_json).collect::<Vec<_>>())?;
+            } else {
+                print_table(&HEAD, &list.iter().map(resource_row).collect::<Vec<_>>());
+            }
+        }
+        ResourceCmd::Show { id } => {
+            let (r, events) = store
+                .resource(id)
+                .await?
+                .ok_or_else(|| anyhow!("资源 {id} 不存在 / resource {id} not found"))?;
+            if fmt == Format::Json {
+                let mut v = resource_json(&r);
+                v["history"] = events
+                    .iter()
+                    .map(|e| serde_json::json!({"seq": e.seq, "kind": e.kind, "quantity": e.quantity,
+                        "effective_at": crate::api::utc(e.effective_at), "recorded_at": crate::api::utc(e.recorded_at),
+                        "actor": e.actor, "reason": e.reason}))
+                    .collect();
+                print_json(&v)?;
+            } else {
+                print_table(&HEAD, &[resource_row(&r)]);
+                println!();
+                let rows: Vec<Vec<String>> = events
+                    .iter()
+                    .map(|e| {
+                        vec![
+                            e.seq.to_string(),
+                            e.kind.clone(),
+                            e.quantity.clone(),
+                            crate::shanghai_time(e.effective_at),
+                            crate::shanghai_time(e.recorded_at),
+                            e.actor.clone(),
+                            e.reason.clone(),
+                        ]
+                    })
+                    .collect();
+                print_table(
+                    &[
+                        "序号",
+                        "变化",
+                        "数量",
+                        "生效时间",
+                        "记录时间",
+                        "操作人",
+                        "原因",
+                    ],
+                    &rows,
+                );
+            }
+        }
+        ResourceCmd::Add {
+            system,
+            item,
+            quantity,
+            name,
+            host,
+            effective_from,
+            reason,
+        } => {
+            let (stored, c) = contract().await?;
+            let r = crate::resources::create(
+                cx,
+                &stored.id,
+                &c,
+                crate::resources::NewResource {
+                    system,
+                    item,
+                    quantity,
+                    name: name.as_deref(),
+                    spec: serde_json::Value::Null,
+                    host: host.as_deref(),
+                    effective_from: rfc3339("effective-from", effective_from.as_deref())?,
+                    reason,
+                    change_id: None,
+                },
+            )
+            .await
+            .map_err(op_err)?;
+            done(
+                fmt,
+                &resource_json(&r),
+                &format!(
+                    "已分配资源 {}：{} {} {}",
+                    r.id, r.item_id, r.quantity, r.name
+                ),
+            )?;
+        }
+        ResourceCmd::Resize {
+            id,
+            quantity,
+            effective_from: at,
+            reason,
+        }
+        | ResourceCmd::Release {
+            id,
+            quantity,
+            effective_to: at,
+            reason,
+        } => {
+            let (_, c) = contract().await?;
+            let r = crate::resources::change(
+                cx,
+                &c,
+                id,
+                quantity.as_deref(),
+                rfc3339("effective-from", at.as_deref())?,
+                reason,
+                None,
+            )
+            .await
+            .map_err(op_err)?;
+            done(
+                fmt,
+                &resource_json(&r),
+                &format!("资源 {} 现为 {}", r.id, r.quantity),
+            )?;
+        }
+        ResourceCmd::Usage { system, from, to } => {
+            let from = rfc3339("from", Some(from))?.unwrap_or_default();
+            let to = rfc3339("to", Some(to))?.unwrap_or_default();
+            let list = crate::resources::usage(store.as_ref(), system.as_deref(), from, to)
+                .await
+                .map_err(op_err)?;
+            let rows: Vec<serde_json::Value> = list
+                .iter()
+                .map(|u| serde_json::json!({"resource": u.resource.id, "system": u.resource.system_code,
+                    "item": u.resource.item_id, "quantity": u.interval.quantity.normalize().to_string(),
+                    "from": crate::api::utc(u.interval.from), "to": u.interval.to.map(crate::api::utc)}))
+                .collect();
+            if fmt == Format::Json {
+                print_json(&rows)?;
+            } else {
+                let table: Vec<Vec<String>> = list
+                    .iter()
+                    .map(|u| {
+                        vec![
+                            u.resource.id.clone(),
+                            u.resource.item_id.clone(),
+                            u.interval.quantity.normalize().to_string(),
+                            crate::shanghai_time(u.interval.from),
+                            u.interval.to.map(crate::shanghai_time).unwrap_or_default(),
+                        ]
+                    })
+                    .collect();
+                print_table(&["资源编号", "明细项", "数量", "自", "至"], &table);
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn host_cmd(cli: &Cli, cmd: &HostCmd, fmt: Format) -> Result<()> {
+    let store = open_store(cli).await?;
+    let who = actor();
+    let cx = Ctx {
+        store: store.as_ref(),
+        actor: &who,
+        now: Utc::now(),
+    };
+    match cmd {
+        HostCmd::Add {
+            name,
+            arch,
+            clock_ghz,
+            cores,
+        } => {
+            let h = crate::resources::add_host(cx, name, arch, clock_ghz, *cores)
+                .await
+                .map_err(op_err)?;
+            done(
+                fmt,
+                &serde_json::json!({"id": h.id, "name": h.name, "arch": h.arch, "clock_ghz": h.clock_ghz, "cores": h.cores}),
+                &format!(
+                    "已登记物理主机 {}（{}，{} GHz，{} 核，最多 {} vCPU）",
+                    h.name,
+                    h.arch,
+                    h.clock_ghz,
+                    h.cores,
+                    h.cores * 4
+                ),
+            )?;
+        }
+        HostCmd::List => {
+            let hosts = store.physical_hosts().await?;
+            if fmt == Format::Json {
+                print_json(&hosts.iter().map(|(h, placed)| serde_json::json!({"id": h.id, "name": h.name,
+                    "arch": h.arch, "clock_ghz": h.clock_ghz, "cores": h.cores, "vcpus_placed": placed,
+                    "vcpus_limit": h.cores * 4})).collect::<Vec<_>>())?;
+            } else {
+                let rows: Vec<Vec<String>> = hosts
+                    .iter()
+                    .map(|(h, placed)| {
+                        vec![
+                            h.id.clone(),
+                            h.name.clone(),
+                            h.arch.clone(),
+                            h.clock_ghz.clone(),
+                            h.cores.to_string(),
+                            format!("{placed}/{}", h.cores * 4),
+                        ]
+                    })
+                    .collect();
+                print_table(
+                    &[
+                        "编号",
+                        "名称",
+                        "架构",
+                        "主频(GHz)",
+                        "物理核",
+                        "vCPU 已放置/上限",
+                    ],
+                    &rows,
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
 async fn node_cmd(cli: &Cli, cmd: &NodeCmd, fmt: Format) -> Result<()> {
     let store = open_store(cli).await?;
     let who = actor();
@@ -656,6 +1020,8 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             crate::gateway::run(store, cfg).await?;
         }
         Command::Node(cmd) => node_cmd(&cli, cmd, fmt).await?,
+        Command::Resource(cmd) => resource_cmd(&cli, cmd, fmt).await?,
+        Command::Host(cmd) => host_cmd(&cli, cmd, fmt).await?,
         Command::Catalog(cmd) => return catalog(&cli, cmd, fmt).await,
         Command::User(cmd) => user(&cli, cmd, fmt).await?,
         Command::Audit(cmd) => return audit(&cli, cmd, fmt).await,

@@ -49,6 +49,10 @@ impl Templates {
             ("pki.html", include_str!("../templates/pki.html")),
             ("gateway.html", include_str!("../templates/gateway.html")),
             (
+                "resources.html",
+                include_str!("../templates/resources.html"),
+            ),
+            (
                 "gateway_live.html",
                 include_str!("../templates/gateway_live.html"),
             ),
@@ -93,6 +97,8 @@ pub fn routes() -> Router<AppState> {
         .route("/pki/revoke", post(pki_revoke))
         .route("/pki/download/{file}", get(pki_download))
         .route("/crypto/apps", post(crypto_create_app))
+        .route("/resources", get(resources_page))
+        .route("/resources/changes", post(resources_decide))
         .route("/gateway", get(gateway_page))
         .route("/gateway/live", get(gateway_live))
         .route("/gateway/nodes", post(gateway_nodes))
@@ -1017,6 +1023,233 @@ async fn gateway_nodes(
         Err(e) => {
             let e = crate::error::ApiError::from(e);
             render_gateway(&state, &user, "gateway.html", None, Some(e.body.message_zh)).await
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct SystemParam {
+    system: Option<String>,
+}
+
+/// 资源: per business system, every line item's contracted, allocated and free quantity
+/// (with bars), the resources, and changes awaiting the purchaser (the API's
+/// `GET /api/v1/items/{id}/usage`, `/resources`, `/changes`).
+async fn resources_page(
+    State(state): State<AppState>,
+    parts: Parts,
+    Query(q): Query<SystemParam>,
+) -> Response {
+    let user = match viewer(&state, &parts).await {
+        Ok(u) => u,
+        Err(r) => return r,
+    };
+    render_resources(&state, &user, q.system, None, None).await
+}
+
+async fn render_resources(
+    state: &AppState,
+    user: &User,
+    system: Option<String>,
+    done: Option<String>,
+    error: Option<String>,
+) -> Response {
+    let loaded = async {
+        let Some((stored, c)) = state.contract().await? else {
+            return Ok(None);
+        };
+        let usage = state.store.items_usage(&stored.id).await?;
+        let changes = state.store.list_changes(Some("pending")).await?;
+        Ok::<_, ops::OpError>(Some((c, usage, changes)))
+    };
+    let (c, usage, changes) = match loaded.await {
+        Ok(Some(x)) => x,
+        Ok(None) => {
+            return message(
+                state,
+                user,
+                StatusCode::NOT_FOUND,
+                "尚未加载合同",
+                "请先加载合同目录。",
+            )
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "resources page");
+            return message(
+                state,
+                user,
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "无法读取资源数据",
+                "详情见服务器日志。",
+            );
+        }
+    };
+    let cloud: Vec<_> = c
+        .systems
+        .iter()
+        .map(|s| {
+            let packages: Vec<u8> = c
+                .packages
+                .iter()
+                .filter(|p| p.systems.contains(&s.code) && p.number.get() != 2)
+                .map(|p| p.number.get())
+                .collect();
+            (s, packages)
+        })
+        .filter(|(_, p)| !p.is_empty())
+        .collect();
+    let system = system
+        .filter(|s| cloud.iter().any(|(x, _)| x.code.as_str() == s))
+        .or_else(|| cloud.first().map(|(s, _)| s.code.as_str().to_owned()))
+        .unwrap_or_default();
+    let system_name = cloud
+        .iter()
+        .find(|(s, _)| s.code.as_str() == system)
+        .map(|(s, _)| s.name.clone())
+        .unwrap_or_default();
+    let lines: Vec<_> = c
+        .items()
+        .filter(|i| {
+            let serves = match &i.system {
+                Some(s) => s.as_str() == system,
+                None => c
+                    .package(i.package)
+                    .is_some_and(|p| p.systems.iter().any(|s| s.as_str() == system)),
+            };
+            use govcloud_domain::resources::{kind_of, ResourceKind};
+            serves
+                && !matches!(
+                    kind_of(i),
+                    ResourceKind::CryptoService | ResourceKind::PerOccurrence | ResourceKind::Other
+                )
+        })
+        .map(|i| {
+            let allocated = usage
+                .iter()
+                .find(|u| u.item_id == i.id.as_str())
+                .and_then(|u| u.allocated.parse::<rust_decimal::Decimal>().ok())
+                .unwrap_or_default();
+            let contracted = i.quantity.value();
+            let percent = if contracted.is_zero() {
+                0
+            } else {
+                use rust_decimal::prelude::ToPrimitive;
+                (allocated * rust_decimal::Decimal::from(100) / contracted)
+                    .round()
+                    .to_i64()
+                    .unwrap_or(0)
+                    .clamp(0, 100)
+            };
+            context! { id => i.id.as_str(), item => i.item.clone(), category => i.category.clone(),
+            unit => i.unit_text.clone(), contracted => contracted.normalize().to_string(),
+            allocated => allocated.normalize().to_string(),
+            free => (contracted - allocated).normalize().to_string(), percent }
+        })
+        .collect();
+    let hosts = state.store.physical_hosts().await.unwrap_or_default();
+    let resources: Vec<_> = match state.store.list_resources(Some(&system)).await {
+        Ok(list) => list
+            .into_iter()
+            .map(|r| {
+                let host = r.host_id.as_ref().map(|h| {
+                    hosts
+                        .iter()
+                        .find(|(p, _)| &p.id == h)
+                        .map_or_else(|| h.clone(), |(p, _)| p.name.clone())
+                });
+                context! { id => r.id, name => r.name, item => r.item_id, quantity => r.quantity,
+                host, released => r.released,
+                created_at => crate::shanghai_time(r.created_at), created_by => r.created_by }
+            })
+            .collect(),
+        Err(e) => {
+            tracing::error!(error = %e, "resources page");
+            Vec::new()
+        }
+    };
+    let kind_zh = |k: &str| match k {
+        "create" => "新增",
+        "resize" => "调整",
+        "release" => "释放",
+        _ => "变更",
+    };
+    let pending: Vec<_> = changes
+        .into_iter()
+        .map(|ch| {
+            context! { id => ch.id, kind_zh => kind_zh(&ch.kind), system => ch.system_code,
+            item => ch.item_id, quantity => ch.quantity, reason => ch.reason,
+            requested_by => ch.requested_by, requested_at => crate::shanghai_time(ch.requested_at) }
+        })
+        .collect();
+    let systems: Vec<_> = cloud
+        .iter()
+        .map(|(s, p)| context! { id => s.code.as_str(), name => s.name.clone(), packages => p })
+        .collect();
+    state.console.render(
+        "resources.html",
+        context! { viewer => Viewer::from(user), systems, system, system_name, lines, resources,
+        pending, done, error, can_approve => user.role == Role::Purchaser },
+    )
+}
+
+#[derive(Deserialize)]
+struct DecisionForm {
+    id: String,
+    decision: String,
+    system: Option<String>,
+}
+
+async fn resources_decide(
+    State(state): State<AppState>,
+    parts: Parts,
+    form: Result<Form<DecisionForm>, axum::extract::rejection::FormRejection>,
+) -> Response {
+    let user = match viewer(&state, &parts).await {
+        Ok(u) => u,
+        Err(r) => return r,
+    };
+    if user.role != Role::Purchaser {
+        return message(
+            &state,
+            &user,
+            StatusCode::FORBIDDEN,
+            "无权操作",
+            "变更须由采购人审批。",
+        );
+    }
+    let Ok(Form(f)) = form else {
+        return render_resources(&state, &user, None, None, Some("请选择变更".into())).await;
+    };
+    let result = match state.contract().await {
+        Ok(Some((_, c))) => {
+            crate::resources::decide_change(
+                state.ctx(user.name.as_str()),
+                &c,
+                &f.id,
+                f.decision == "approve",
+                None,
+            )
+            .await
+        }
+        Ok(None) => Err(ops::OpError::invalid(
+            "no_contract",
+            "尚未加载合同",
+            "no contract",
+        )),
+        Err(e) => Err(e),
+    };
+    match result {
+        Ok(ch) => {
+            let done = if ch.state == "executed" {
+                format!("已批准并执行变更 {}", ch.id)
+            } else {
+                format!("已驳回变更 {}", ch.id)
+            };
+            render_resources(&state, &user, f.system, Some(done), None).await
+        }
+        Err(e) => {
+            let e = crate::error::ApiError::from(e);
+            render_resources(&state, &user, f.system, None, Some(e.body.message_zh)).await
         }
     }
 }

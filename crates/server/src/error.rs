@@ -97,6 +97,53 @@ impl From<StoreError> for ApiError {
                 format!("未找到：{what}"),
                 format!("{what} not found"),
             ),
+            StoreError::OverContract {
+                item,
+                contracted,
+                allocated,
+                requested,
+            } => {
+                let left = match (
+                    contracted.parse::<rust_decimal::Decimal>(),
+                    allocated.parse::<rust_decimal::Decimal>(),
+                ) {
+                    (Ok(c), Ok(a)) => (c - a).max(rust_decimal::Decimal::ZERO).normalize().to_string(),
+                    _ => "?".to_owned(),
+                };
+                ApiError::new(
+                    StatusCode::CONFLICT,
+                    "over_contract",
+                    format!(
+                        "超出合同数量：{item} 合同 {contracted}，已分配 {allocated}，剩余 {left}，本次申请 {requested}"
+                    ),
+                    format!(
+                        "over the contract: item {item} has {contracted}, {allocated} allocated, {left} left, {requested} requested"
+                    ),
+                )
+                .with_details(serde_json::json!({
+                    "item": item, "contracted": contracted, "allocated": allocated,
+                    "left": left, "requested": requested,
+                }))
+            }
+            StoreError::OverCommitted {
+                host,
+                cores,
+                limit,
+                placed,
+                requested,
+            } => ApiError::new(
+                StatusCode::CONFLICT,
+                "over_committed",
+                format!(
+                    "物理主机 {host} 有 {cores} 个物理核，最多承载 {limit} 个 vCPU（每核 4 个），已放置 {placed}，本次 {requested}"
+                ),
+                format!(
+                    "host {host}: {cores} physical cores allow {limit} vCPUs (4 per core), {placed} placed, {requested} requested"
+                ),
+            )
+            .with_details(serde_json::json!({
+                "host": host, "cores": cores, "limit": limit, "placed": placed, "requested": requested,
+            })),
             StoreError::Conflict(msg) => ApiError::new(
                 StatusCode::CONFLICT,
                 "conflict",

@@ -15,6 +15,7 @@ pub mod gateway;
 pub mod metrics;
 pub mod ops;
 pub mod pki;
+pub mod resources;
 
 /// The 2026 contract as shipped in `catalog/`, built into the binary so that `--demo` and
 /// `catalog show` work from anywhere.

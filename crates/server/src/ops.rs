@@ -27,7 +27,12 @@ pub struct Ctx<'a> {
 }
 
 impl Ctx<'_> {
-    fn event(&self, action: &str, target: &str, detail: serde_json::Value) -> AuditEvent {
+    pub(crate) fn event(
+        &self,
+        action: &str,
+        target: &str,
+        detail: serde_json::Value,
+    ) -> AuditEvent {
         AuditEvent::new(self.now, self.actor, action, target, detail.to_string())
     }
 }

@@ -20,6 +20,7 @@ mod sql;
 mod sql_crypto;
 mod sql_gateway;
 mod sql_pki;
+mod sql_resources;
 mod sqlite;
 
 pub use postgres::PgStore;
@@ -33,6 +34,24 @@ pub enum StoreError {
     Conflict(String),
     #[error("stored data is inconsistent: {0}")]
     Corrupt(String),
+    /// A resource change would draw more from a catalog line item than the contract has
+    /// (quantities as exact decimal text in the item's unit).
+    #[error("item {item}: contracted {contracted}, allocated {allocated}, requested {requested}")]
+    OverContract {
+        item: String,
+        contracted: String,
+        allocated: String,
+        requested: String,
+    },
+    /// Placing vCPUs on a physical host would exceed 4 vCPUs per physical core.
+    #[error("host {host}: {cores} physical cores allow {limit} vCPUs, {placed} placed, {requested} requested")]
+    OverCommitted {
+        host: String,
+        cores: i64,
+        limit: i64,
+        placed: i64,
+        requested: i64,
+    },
     #[error(transparent)]
     Database(#[from] sqlx::Error),
     #[error(transparent)]
@@ -395,6 +414,115 @@ pub struct CallKey {
     pub outcome: String,
 }
 
+/// A cloud resource 资源 drawn from one catalog line item for one business system.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Resource {
+    pub id: String,
+    pub contract_id: String,
+    /// The catalog line item it draws from (`catalog_items.id`).
+    pub item_id: String,
+    pub system_code: String,
+    pub name: String,
+    /// Current quantity in the item's unit, exact decimal text (e.g. `"8"`, `"9.6"`); `"0"`
+    /// once released.
+    pub quantity: String,
+    /// JSON object: arch, clock_ghz, vcpus, memory_gb, tier, iops, … as the kind needs.
+    pub spec: String,
+    /// The physical host a cloud host is placed on (host inventory), if any.
+    pub host_id: Option<String>,
+    /// vCPUs this resource places on `host_id` (0 for anything but cloud hosts).
+    pub vcpus: i64,
+    /// The engine's handle: libvirt domain or volume name, or the provider console's id.
+    pub engine_ref: Option<String>,
+    pub released: bool,
+    pub created_at: DateTime<Utc>,
+    pub created_by: String,
+}
+
+/// One step of a resource's history. A resource's events, in `seq` order, give its usage
+/// intervals: quantity `q_i` from `effective_at_i` to `effective_at_{i+1}`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ResourceEvent {
+    pub resource_id: String,
+    /// 1, 2, … per resource.
+    pub seq: i64,
+    /// `create`, `resize` or `release`.
+    pub kind: String,
+    /// Quantity from `effective_at` on (`"0"` for release), exact decimal text.
+    pub quantity: String,
+    /// When the change took effect (may be earlier than `recorded_at` when an operator
+    /// records an existing resource; that is audited).
+    pub effective_at: DateTime<Utc>,
+    pub recorded_at: DateTime<Utc>,
+    pub actor: String,
+    pub reason: String,
+    /// The approved change request 变更 it executes, if any.
+    pub change_id: Option<String>,
+}
+
+/// A line item's contracted quantity against what active resources draw from it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ItemUsage {
+    pub item_id: String,
+    pub contracted: String,
+    pub allocated: String,
+}
+
+/// A physical host of the provider's cloud (host inventory), for placement rules.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PhysicalHost {
+    pub id: String,
+    pub name: String,
+    /// `x86`, `arm` or `c86`.
+    pub arch: String,
+    /// Base clock in GHz, exact decimal text (e.g. `"2.4"`).
+    pub clock_ghz: String,
+    pub cores: i64,
+    pub created_at: DateTime<Utc>,
+}
+
+/// A per-occurrence service performed (漏洞扫描, 安全加固 …): dated, with the hosts it covered.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Occurrence {
+    pub id: String,
+    pub contract_id: String,
+    pub item_id: String,
+    pub system_code: String,
+    pub performed_at: DateTime<Utc>,
+    pub hosts: i64,
+    pub note: String,
+    pub recorded_at: DateTime<Utc>,
+    pub recorded_by: String,
+}
+
+/// A requested change 变更 (new resource, resize or release), approved by the purchaser
+/// before it is executed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ChangeRequest {
+    pub id: String,
+    /// `create`, `resize` or `release`.
+    pub kind: String,
+    /// Set for resize/release; for create, set when executed.
+    pub resource_id: Option<String>,
+    pub contract_id: String,
+    pub item_id: String,
+    pub system_code: String,
+    /// Requested quantity, exact decimal text (`"0"` for release).
+    pub quantity: String,
+    /// JSON spec for create.
+    pub spec: String,
+    pub effective_at: Option<DateTime<Utc>>,
+    pub reason: String,
+    /// `pending`, `approved`, `rejected` or `executed`.
+    pub state: String,
+    pub requested_by: String,
+    pub requested_at: DateTime<Utc>,
+    pub decided_by: Option<String>,
+    pub decided_at: Option<DateTime<Utc>>,
+    pub decision_note: Option<String>,
+    pub executed_at: Option<DateTime<Utc>>,
+}
+
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
     /// `sqlite` or `postgres`.
@@ -510,6 +638,71 @@ pub trait Store: Send + Sync + 'static {
     async fn add_usage(&self, counts: &[(UsageKey, i64)]) -> Result<()>;
     /// Usage counters, optionally for one app.
     async fn usage(&self, app_id: Option<&str>) -> Result<Vec<(UsageKey, i64)>>;
+
+    // --- cloud resources (资源) ---
+    /// Create a resource with its `create` event, in one write transaction that first
+    /// checks the line item: the quantities of its active resources plus this one must not
+    /// exceed the contracted quantity (else `OverContract`), and, with `host_id`, the vCPUs
+    /// placed on that host plus `vcpus` must not exceed 4 × its cores (else
+    /// `OverCommitted`). `NotFound` for an unknown item (in `contract_id`) or host.
+    async fn create_resource(
+        &self,
+        resource: &Resource,
+        event: &ResourceEvent,
+        audit: AuditEvent,
+    ) -> Result<Resource>;
+    /// Resize (`event.kind == "resize"`, checked like creation, counting the resource's new
+    /// quantity instead of its old one; `vcpus` replaces the placed vCPUs when given) or
+    /// release (`"release"`, quantity 0, frees its vCPUs) a resource and append the event
+    /// (its `seq` is assigned here). `NotFound` for an unknown resource, `Conflict` for a
+    /// released one or an `effective_at` before its last event.
+    async fn change_resource(
+        &self,
+        id: &str,
+        event: &ResourceEvent,
+        vcpus: Option<i64>,
+        audit: AuditEvent,
+    ) -> Result<Resource>;
+    /// A resource with its events in `seq` order.
+    async fn resource(&self, id: &str) -> Result<Option<(Resource, Vec<ResourceEvent>)>>;
+    /// Resources (released ones too), optionally of one system, ordered by creation.
+    async fn list_resources(&self, system_code: Option<&str>) -> Result<Vec<Resource>>;
+    /// Every event of the resources of a system (or all), ordered by resource, seq.
+    async fn resource_events(&self, system_code: Option<&str>) -> Result<Vec<ResourceEvent>>;
+    /// Contracted against allocated for one item of a contract.
+    async fn item_usage(&self, contract_id: &str, item_id: &str) -> Result<Option<ItemUsage>>;
+    /// The same for every item of a contract, ordered by item id.
+    async fn items_usage(&self, contract_id: &str) -> Result<Vec<ItemUsage>>;
+    async fn add_physical_host(&self, host: &PhysicalHost, audit: AuditEvent) -> Result<()>;
+    /// Physical hosts with the vCPUs placed on each (active resources), ordered by name.
+    async fn physical_hosts(&self) -> Result<Vec<(PhysicalHost, i64)>>;
+    async fn record_occurrence(&self, o: &Occurrence, audit: AuditEvent) -> Result<()>;
+    /// Occurrences, optionally of one system, ordered by `performed_at`.
+    async fn occurrences(&self, system_code: Option<&str>) -> Result<Vec<Occurrence>>;
+    async fn create_change(&self, c: &ChangeRequest, audit: AuditEvent) -> Result<()>;
+    /// Approve or reject a pending change (`state` = `approved`/`rejected`); `Conflict` when
+    /// it is not pending.
+    async fn decide_change(
+        &self,
+        id: &str,
+        state: &str,
+        by: &str,
+        at: DateTime<Utc>,
+        note: Option<&str>,
+        audit: AuditEvent,
+    ) -> Result<ChangeRequest>;
+    /// Mark an approved change executed, with the resource it created or changed;
+    /// `Conflict` when it is not approved. (The resource change itself is made with
+    /// `create_resource`/`change_resource` carrying `change_id`.)
+    async fn mark_change_executed(
+        &self,
+        id: &str,
+        resource_id: &str,
+        at: DateTime<Utc>,
+    ) -> Result<ChangeRequest>;
+    async fn change(&self, id: &str) -> Result<Option<ChangeRequest>>;
+    /// Changes, optionally in one state, newest first.
+    async fn list_changes(&self, state: Option<&str>) -> Result<Vec<ChangeRequest>>;
 
     // --- the gateway (密码前置) ---
     /// Every app (enabled or not) with its credential hash, for a gateway's snapshot.

@@ -9,6 +9,7 @@ use crate::sql::impl_store;
 use crate::sql_crypto::impl_crypto;
 use crate::sql_gateway::impl_gateway;
 use crate::sql_pki::impl_pki;
+use crate::sql_resources::impl_resources;
 use crate::Result;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/postgres");
@@ -55,3 +56,4 @@ impl_store!(
 impl_crypto!(PgStore, sqlx::Postgres);
 impl_gateway!(PgStore, sqlx::Postgres);
 impl_pki!(PgStore, sqlx::Postgres);
+impl_resources!(PgStore, sqlx::Postgres);

@@ -740,6 +740,55 @@ macro_rules! impl_store {
                 self.pki_list_inventory().await
             }
 
+            async fn create_resource(&self, r: &$crate::Resource, ev: &$crate::ResourceEvent, e: govcloud_domain::audit::AuditEvent) -> $crate::Result<$crate::Resource> {
+                self.res_create_resource(r, ev, e).await
+            }
+            async fn change_resource(&self, id: &str, ev: &$crate::ResourceEvent, vcpus: Option<i64>, e: govcloud_domain::audit::AuditEvent) -> $crate::Result<$crate::Resource> {
+                self.res_change_resource(id, ev, vcpus, e).await
+            }
+            async fn resource(&self, id: &str) -> $crate::Result<Option<($crate::Resource, Vec<$crate::ResourceEvent>)>> {
+                self.res_resource(id).await
+            }
+            async fn list_resources(&self, system_code: Option<&str>) -> $crate::Result<Vec<$crate::Resource>> {
+                self.res_list_resources(system_code).await
+            }
+            async fn resource_events(&self, system_code: Option<&str>) -> $crate::Result<Vec<$crate::ResourceEvent>> {
+                self.res_resource_events(system_code).await
+            }
+            async fn item_usage(&self, contract_id: &str, item_id: &str) -> $crate::Result<Option<$crate::ItemUsage>> {
+                self.res_item_usage(contract_id, item_id).await
+            }
+            async fn items_usage(&self, contract_id: &str) -> $crate::Result<Vec<$crate::ItemUsage>> {
+                self.res_items_usage(contract_id).await
+            }
+            async fn add_physical_host(&self, h: &$crate::PhysicalHost, e: govcloud_domain::audit::AuditEvent) -> $crate::Result<()> {
+                self.res_add_physical_host(h, e).await
+            }
+            async fn physical_hosts(&self) -> $crate::Result<Vec<($crate::PhysicalHost, i64)>> {
+                self.res_physical_hosts().await
+            }
+            async fn record_occurrence(&self, o: &$crate::Occurrence, e: govcloud_domain::audit::AuditEvent) -> $crate::Result<()> {
+                self.res_record_occurrence(o, e).await
+            }
+            async fn occurrences(&self, system_code: Option<&str>) -> $crate::Result<Vec<$crate::Occurrence>> {
+                self.res_occurrences(system_code).await
+            }
+            async fn create_change(&self, c: &$crate::ChangeRequest, e: govcloud_domain::audit::AuditEvent) -> $crate::Result<()> {
+                self.res_create_change(c, e).await
+            }
+            async fn decide_change(&self, id: &str, state: &str, by: &str, at: chrono::DateTime<chrono::Utc>, note: Option<&str>, e: govcloud_domain::audit::AuditEvent) -> $crate::Result<$crate::ChangeRequest> {
+                self.res_decide_change(id, state, by, at, note, e).await
+            }
+            async fn mark_change_executed(&self, id: &str, resource_id: &str, at: chrono::DateTime<chrono::Utc>) -> $crate::Result<$crate::ChangeRequest> {
+                self.res_mark_change_executed(id, resource_id, at).await
+            }
+            async fn change(&self, id: &str) -> $crate::Result<Option<$crate::ChangeRequest>> {
+                self.res_change(id).await
+            }
+            async fn list_changes(&self, state: Option<&str>) -> $crate::Result<Vec<$crate::ChangeRequest>> {
+                self.res_list_changes(state).await
+            }
+
             async fn audit_head(&self) -> $crate::Result<Option<(i64, [u8; 32])>> {
                 let row: Option<(i64, String)> =
                     sqlx::query_as("SELECT seq, hash FROM audit_head WHERE id = 1")

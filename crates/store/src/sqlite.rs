@@ -11,6 +11,7 @@ use crate::sql::impl_store;
 use crate::sql_crypto::impl_crypto;
 use crate::sql_gateway::impl_gateway;
 use crate::sql_pki::impl_pki;
+use crate::sql_resources::impl_resources;
 use crate::Result;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
@@ -48,3 +49,4 @@ impl_store!(SqliteStore, sqlx::Sqlite, backend = "sqlite", numeric = "");
 impl_crypto!(SqliteStore, sqlx::Sqlite);
 impl_gateway!(SqliteStore, sqlx::Sqlite);
 impl_pki!(SqliteStore, sqlx::Sqlite);
+impl_resources!(SqliteStore, sqlx::Sqlite);

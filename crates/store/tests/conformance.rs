@@ -1191,3 +1191,861 @@ async fn gateway_client_certificate_bindings() {
     })
     .await;
 }
+
+// --- cloud resources (资源) ---
+
+const CONTRACT_ID: &str = "bjggzy-2026";
+
+async fn load_catalog(s: &dyn Store) {
+    let c = catalog::parse(CONTRACT).unwrap();
+    s.load_contract(&c, CONTRACT, "fp1", ev("catalog.load", &c.id))
+        .await
+        .unwrap();
+}
+
+/// 2026-03-01 at `h` o'clock UTC (whole seconds: both backends keep them exactly).
+fn at(h: u32) -> chrono::DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 3, 1, h, 0, 0).unwrap()
+}
+
+fn resource(id: &str, item: &str, system: &str, quantity: &str) -> govcloud_store::Resource {
+    govcloud_store::Resource {
+        id: id.to_owned(),
+        contract_id: CONTRACT_ID.to_owned(),
+        item_id: item.to_owned(),
+        system_code: system.to_owned(),
+        name: format!("{id} 云主机"),
+        quantity: quantity.to_owned(),
+        spec: r#"{"arch":"x86","vcpus":4}"#.to_owned(),
+        host_id: None,
+        vcpus: 0,
+        engine_ref: None,
+        released: false,
+        created_at: at(1),
+        created_by: "operator".to_owned(),
+    }
+}
+
+fn on_host(mut r: govcloud_store::Resource, host: &str, vcpus: i64) -> govcloud_store::Resource {
+    r.host_id = Some(host.to_owned());
+    r.vcpus = vcpus;
+    r
+}
+
+fn res_event(kind: &str, quantity: &str, effective: u32) -> govcloud_store::ResourceEvent {
+    govcloud_store::ResourceEvent {
+        resource_id: String::new(),
+        seq: 0,
+        kind: kind.to_owned(),
+        quantity: quantity.to_owned(),
+        effective_at: at(effective),
+        recorded_at: at(effective),
+        actor: "operator".to_owned(),
+        reason: format!("{kind} for the test"),
+        change_id: None,
+    }
+}
+
+async fn create(
+    s: &dyn Store,
+    r: &govcloud_store::Resource,
+) -> Result<govcloud_store::Resource, StoreError> {
+    s.create_resource(r, &res_event("create", "", 1), ev("resource.create", &r.id))
+        .await
+}
+
+async fn change(
+    s: &dyn Store,
+    id: &str,
+    e: govcloud_store::ResourceEvent,
+    vcpus: Option<i64>,
+) -> Result<govcloud_store::Resource, StoreError> {
+    let action = format!("resource.{}", e.kind);
+    s.change_resource(id, &e, vcpus, ev(&action, id)).await
+}
+
+fn over_contract(r: Result<govcloud_store::Resource, StoreError>) -> [String; 4] {
+    match r {
+        Err(StoreError::OverContract {
+            item,
+            contracted,
+            allocated,
+            requested,
+        }) => [item, contracted, allocated, requested],
+        other => panic!("expected OverContract, got {other:?}"),
+    }
+}
+
+async fn usage(s: &dyn Store, item: &str) -> (String, String) {
+    let u = s.item_usage(CONTRACT_ID, item).await.unwrap().unwrap();
+    assert_eq!(u.item_id, item);
+    (u.contracted, u.allocated)
+}
+
+fn pair(a: &str, b: &str) -> (String, String) {
+    (a.to_owned(), b.to_owned())
+}
+
+#[tokio::test]
+async fn resources_draw_within_the_contracted_quantity() {
+    on_every_backend(|f| async move {
+        let s = f.store.as_ref();
+        load_catalog(s).await;
+        let n0 = chain_ok(s).await;
+
+        // p1-load-balancer: 2 procured. Two fit, a third is refused with the numbers.
+        let lb1 = resource("lb1", "p1-load-balancer", "jypt", "1");
+        let stored = create(s, &lb1).await.unwrap();
+        assert_eq!(stored, lb1, "returned as stored");
+        create(s, &resource("lb2", "p1-load-balancer", "jypt", "1.000"))
+            .await
+            .unwrap();
+        assert_eq!(
+            s.resource("lb2").await.unwrap().unwrap().0.quantity,
+            "1",
+            "quantities come back normalized"
+        );
+        assert_eq!(
+            over_contract(create(s, &resource("lb3", "p1-load-balancer", "jypt", "1")).await),
+            ["p1-load-balancer", "2", "2", "1"]
+        );
+        assert_eq!(usage(s, "p1-load-balancer").await, pair("2", "2"));
+        assert!(
+            s.resource("lb3").await.unwrap().is_none(),
+            "a refused resource is not stored"
+        );
+
+        // p5-ai-fp16: 9.6 TFLOP, exact decimals on both backends.
+        create(s, &resource("ai1", "p5-ai-fp16", "clwx", "4.8"))
+            .await
+            .unwrap();
+        create(s, &resource("ai2", "p5-ai-fp16", "clwx", "4.0"))
+            .await
+            .unwrap();
+        assert_eq!(
+            over_contract(create(s, &resource("ai3", "p5-ai-fp16", "clwx", "0.9")).await),
+            ["p5-ai-fp16", "9.6", "8.8", "0.9"]
+        );
+        create(s, &resource("ai3", "p5-ai-fp16", "clwx", "0.8"))
+            .await
+            .unwrap();
+        assert_eq!(usage(s, "p5-ai-fp16").await, pair("9.6", "9.6"));
+
+        // Resizing counts the new quantity instead of the old: up beyond is refused, down
+        // is fine, and a release frees the whole quantity.
+        assert_eq!(
+            over_contract(change(s, "ai2", res_event("resize", "4.1", 2), None).await),
+            ["p5-ai-fp16", "9.6", "5.6", "4.1"]
+        );
+        let ai2 = change(s, "ai2", res_event("resize", "3.50", 2), None)
+            .await
+            .unwrap();
+        assert_eq!((ai2.quantity.as_str(), ai2.released), ("3.5", false));
+        assert_eq!(usage(s, "p5-ai-fp16").await, pair("9.6", "9.1"));
+        change(s, "ai2", res_event("resize", "4", 3), None)
+            .await
+            .unwrap();
+        let released = change(s, "ai1", res_event("release", "4.8", 4), None)
+            .await
+            .unwrap();
+        assert_eq!(
+            (
+                released.quantity.as_str(),
+                released.released,
+                released.vcpus
+            ),
+            ("0", true, 0)
+        );
+        assert_eq!(usage(s, "p5-ai-fp16").await, pair("9.6", "4.8"));
+        create(s, &resource("ai4", "p5-ai-fp16", "clwx", "4.8"))
+            .await
+            .unwrap();
+        assert_eq!(usage(s, "p5-ai-fp16").await, pair("9.6", "9.6"));
+
+        // History: seq 1, 2, 3, … assigned by the store (the event's own seq is ignored),
+        // kind and quantity per step, release at 0.
+        let (r, events) = s.resource("ai2").await.unwrap().unwrap();
+        assert_eq!(r.quantity, "4");
+        let steps: Vec<(String, i64, String, String)> = events
+            .iter()
+            .map(|e| {
+                (
+                    e.resource_id.clone(),
+                    e.seq,
+                    e.kind.clone(),
+                    e.quantity.clone(),
+                )
+            })
+            .collect();
+        let step =
+            |seq: i64, kind: &str, q: &str| ("ai2".to_owned(), seq, kind.to_owned(), q.to_owned());
+        assert_eq!(
+            steps,
+            [
+                step(1, "create", "4"),
+                step(2, "resize", "3.5"),
+                step(3, "resize", "4")
+            ]
+        );
+        assert_eq!(
+            events.iter().map(|e| e.effective_at).collect::<Vec<_>>(),
+            [at(1), at(2), at(3)]
+        );
+        assert_eq!(events[1].reason, "resize for the test");
+        let (_, ai1_events) = s.resource("ai1").await.unwrap().unwrap();
+        assert_eq!(
+            ai1_events
+                .iter()
+                .map(|e| (e.seq, e.kind.as_str(), e.quantity.as_str()))
+                .collect::<Vec<_>>(),
+            [(1, "create", "4.8"), (2, "release", "0")]
+        );
+
+        // An effective time before the last event, a released resource, an unknown kind:
+        // Conflict. Equal to the last event is fine.
+        assert!(matches!(
+            change(s, "ai2", res_event("resize", "3", 2), None).await,
+            Err(StoreError::Conflict(_))
+        ));
+        change(s, "ai2", res_event("resize", "3", 3), None)
+            .await
+            .unwrap();
+        for kind in ["resize", "release"] {
+            assert!(matches!(
+                change(s, "ai1", res_event(kind, "1", 9), None).await,
+                Err(StoreError::Conflict(_))
+            ));
+        }
+        assert!(matches!(
+            change(s, "ai2", res_event("create", "1", 9), None).await,
+            Err(StoreError::Conflict(_))
+        ));
+        assert_eq!(s.resource("ai2").await.unwrap().unwrap().1.len(), 4);
+
+        // Unknown things; bad quantities; a duplicate id.
+        assert!(matches!(
+            change(s, "nope", res_event("resize", "1", 9), None).await,
+            Err(StoreError::NotFound(_))
+        ));
+        assert!(matches!(
+            create(s, &resource("x1", "p9-no-such-item", "jypt", "1")).await,
+            Err(StoreError::NotFound(_))
+        ));
+        let mut other_contract = resource("x2", "p1-vcpu", "jypt", "1");
+        other_contract.contract_id = "another".into();
+        assert!(matches!(
+            create(s, &other_contract).await,
+            Err(StoreError::NotFound(_))
+        ));
+        for q in ["0", "-1", "many", "0.0000001"] {
+            assert!(
+                matches!(
+                    create(s, &resource("x3", "p1-vcpu", "jypt", q)).await,
+                    Err(StoreError::Conflict(_))
+                ),
+                "quantity {q}"
+            );
+        }
+        assert!(matches!(
+            create(s, &resource("lb1", "p1-vcpu", "jypt", "1")).await,
+            Err(StoreError::Conflict(_))
+        ));
+        assert!(s.resource("nope").await.unwrap().is_none());
+
+        // Lists: by creation, optionally one system; events by resource, seq.
+        let all: Vec<String> = s
+            .list_resources(None)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|r| r.id)
+            .collect();
+        assert_eq!(all.len(), 6);
+        assert!(
+            all.contains(&"ai1".to_owned()),
+            "released ones are listed too"
+        );
+        let jypt: Vec<String> = s
+            .list_resources(Some("jypt"))
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|r| r.id)
+            .collect();
+        assert_eq!(jypt, ["lb1", "lb2"]);
+        let ev_clwx: Vec<(String, i64)> = s
+            .resource_events(Some("clwx"))
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|e| (e.resource_id, e.seq))
+            .collect();
+        let want: Vec<(String, i64)> = [
+            ("ai1", 1),
+            ("ai1", 2),
+            ("ai2", 1),
+            ("ai2", 2),
+            ("ai2", 3),
+            ("ai2", 4),
+            ("ai3", 1),
+            ("ai4", 1),
+        ]
+        .into_iter()
+        .map(|(r, n)| (r.to_owned(), n))
+        .collect();
+        assert_eq!(ev_clwx, want);
+        assert_eq!(s.resource_events(None).await.unwrap().len(), 10);
+        assert!(s.resource_events(Some("zjk")).await.unwrap().is_empty());
+
+        // Usage of every item of the contract, by item id; "0" where nothing is drawn.
+        let all_usage = s.items_usage(CONTRACT_ID).await.unwrap();
+        assert_eq!(all_usage.len(), 100);
+        let ids: Vec<&str> = all_usage.iter().map(|u| u.item_id.as_str()).collect();
+        let mut sorted = ids.clone();
+        sorted.sort();
+        assert_eq!(ids, sorted);
+        let get = |id: &str| {
+            let u = all_usage.iter().find(|u| u.item_id == id).unwrap();
+            (u.contracted.clone(), u.allocated.clone())
+        };
+        assert_eq!(get("p1-vcpu"), pair("392", "0"));
+        assert_eq!(get("p5-ai-fp16"), pair("9.6", "8.6"));
+        assert_eq!(get("p1-load-balancer"), pair("2", "2"));
+        assert!(s
+            .item_usage(CONTRACT_ID, "p9-none")
+            .await
+            .unwrap()
+            .is_none());
+        assert!(s.items_usage("another").await.unwrap().is_empty());
+
+        // Every change was audited (6 creations, 4 changes), nothing refused was.
+        assert_eq!(chain_ok(s).await, n0 + 10);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn reloading_the_contract_keeps_its_resources() {
+    on_every_backend(|f| async move {
+        let s = f.store.as_ref();
+        load_catalog(s).await;
+        create(s, &resource("vm1", "p1-vcpu", "jypt", "390"))
+            .await
+            .unwrap();
+        let edited = CONTRACT.replacen("quantity = \"392\"", "quantity = \"400\"", 1);
+        let c2 = catalog::parse(&edited).unwrap();
+        assert_eq!(
+            s.load_contract(&c2, &edited, "fp2", ev("catalog.load", CONTRACT_ID))
+                .await
+                .unwrap(),
+            LoadOutcome::Replaced
+        );
+        assert_eq!(usage(s, "p1-vcpu").await, pair("400", "390"));
+        assert_eq!(
+            over_contract(create(s, &resource("vm2", "p1-vcpu", "jypt", "11")).await),
+            ["p1-vcpu", "400", "390", "11"]
+        );
+        create(s, &resource("vm2", "p1-vcpu", "jypt", "10"))
+            .await
+            .unwrap();
+        chain_ok(s).await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn hosts_take_at_most_four_vcpus_per_core() {
+    use govcloud_store::PhysicalHost;
+    on_every_backend(|f| async move {
+        let s = f.store.as_ref();
+        load_catalog(s).await;
+        let host = |id: &str, name: &str, arch: &str, cores: i64| PhysicalHost {
+            id: id.to_owned(),
+            name: name.to_owned(),
+            arch: arch.to_owned(),
+            clock_ghz: "2.60".to_owned(),
+            cores,
+            created_at: at(0),
+        };
+        s.add_physical_host(&host("h1", "宿主机-01", "x86", 8), ev("host.add", "h1"))
+            .await
+            .unwrap();
+        s.add_physical_host(&host("h0", "宿主机-00", "arm", 2), ev("host.add", "h0"))
+            .await
+            .unwrap();
+        for bad in [
+            host("h1", "other", "x86", 8),
+            host("h2", "宿主机-01", "x86", 8),
+            host("h3", "h3", "sparc", 8),
+            host("h4", "h4", "x86", 0),
+        ] {
+            assert!(
+                matches!(
+                    s.add_physical_host(&bad, ev("host.add", &bad.id)).await,
+                    Err(StoreError::Conflict(_))
+                ),
+                "{bad:?}"
+            );
+        }
+        let hosts = s.physical_hosts().await.unwrap();
+        assert_eq!(
+            hosts
+                .iter()
+                .map(|(h, n)| (h.id.as_str(), h.clock_ghz.as_str(), h.cores, *n))
+                .collect::<Vec<_>>(),
+            [("h0", "2.6", 2, 0), ("h1", "2.6", 8, 0)],
+            "ordered by name, clock normalized"
+        );
+        assert_eq!(hosts[1].0, PhysicalHost { clock_ghz: "2.6".into(), ..host("h1", "宿主机-01", "x86", 8) });
+
+        // 8 cores allow 32 vCPUs: 16 + 16 fit exactly, one more is refused.
+        let vm = |id: &str, vcpus: i64| on_host(resource(id, "p1-vcpu", "jypt", &vcpus.to_string()), "h1", vcpus);
+        create(s, &vm("vm1", 16)).await.unwrap();
+        create(s, &vm("vm2", 16)).await.unwrap();
+        let refused = create(s, &vm("vm3", 1)).await;
+        assert!(
+            matches!(
+                &refused,
+                Err(StoreError::OverCommitted { host, cores: 8, limit: 32, placed: 32, requested: 1 })
+                    if host == "h1"
+            ),
+            "{refused:?}"
+        );
+        assert!(matches!(
+            create(s, &on_host(resource("vm4", "p1-vcpu", "jypt", "1"), "h9", 1)).await,
+            Err(StoreError::NotFound(_))
+        ));
+        assert_eq!(s.physical_hosts().await.unwrap()[1].1, 32);
+
+        // Releasing frees the host; a resize replaces the vCPUs it places.
+        change(s, "vm2", res_event("release", "0", 2), Some(99))
+            .await
+            .unwrap();
+        assert_eq!(s.physical_hosts().await.unwrap()[1].1, 16);
+        let vm1 = change(s, "vm1", res_event("resize", "32", 2), Some(32))
+            .await
+            .unwrap();
+        assert_eq!((vm1.quantity.as_str(), vm1.vcpus), ("32", 32));
+        let refused = change(s, "vm1", res_event("resize", "33", 3), Some(33)).await;
+        assert!(
+            matches!(
+                &refused,
+                Err(StoreError::OverCommitted { cores: 8, limit: 32, placed: 0, requested: 33, .. })
+            ),
+            "{refused:?}"
+        );
+        assert!(matches!(
+            create(s, &vm("vm3", 1)).await,
+            Err(StoreError::OverCommitted { placed: 32, requested: 1, .. })
+        ));
+        // Shrinking and a resize that keeps the vCPUs (None) are fine.
+        let vm1 = change(s, "vm1", res_event("resize", "24", 3), Some(24))
+            .await
+            .unwrap();
+        assert_eq!(vm1.vcpus, 24);
+        let vm1 = change(s, "vm1", res_event("resize", "20", 4), None)
+            .await
+            .unwrap();
+        assert_eq!((vm1.quantity.as_str(), vm1.vcpus), ("20", 24));
+        create(s, &vm("vm3", 8)).await.unwrap();
+        assert_eq!(
+            s.physical_hosts()
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|(h, n)| (h.id, n))
+                .collect::<Vec<_>>(),
+            [("h0".to_owned(), 0), ("h1".to_owned(), 32)]
+        );
+        // A resource with no host places nothing and is never refused for placement.
+        create(s, &resource("disk", "p1-vcpu", "jypt", "1"))
+            .await
+            .unwrap();
+        chain_ok(s).await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn service_occurrences_are_recorded() {
+    use govcloud_store::Occurrence;
+    on_every_backend(|f| async move {
+        let s = f.store.as_ref();
+        load_catalog(s).await;
+        let n0 = chain_ok(s).await;
+        let occ = |id: &str, item: &str, system: &str, h: u32, hosts: i64| Occurrence {
+            id: id.to_owned(),
+            contract_id: CONTRACT_ID.to_owned(),
+            item_id: item.to_owned(),
+            system_code: system.to_owned(),
+            performed_at: at(h),
+            hosts,
+            note: "季度漏洞扫描".to_owned(),
+            recorded_at: at(h + 1),
+            recorded_by: "operator".to_owned(),
+        };
+        let o2 = occ("o2", "p1-host-vuln-scan", "jypt", 5, 12);
+        let o1 = occ("o1", "p1-host-vuln-scan", "jypt", 3, 64);
+        let o3 = occ("o3", "p2-zjk-remote-ops", "zjk", 4, 1);
+        for o in [&o2, &o1, &o3] {
+            s.record_occurrence(o, ev("occurrence.record", &o.id))
+                .await
+                .unwrap();
+        }
+        assert_eq!(
+            s.occurrences(Some("jypt")).await.unwrap(),
+            [o1.clone(), o2.clone()]
+        );
+        assert_eq!(s.occurrences(None).await.unwrap(), [o1, o3, o2.clone()]);
+        assert!(s.occurrences(Some("znh")).await.unwrap().is_empty());
+        assert!(matches!(
+            s.record_occurrence(&o2, ev("occurrence.record", "o2"))
+                .await,
+            Err(StoreError::Conflict(_))
+        ));
+        assert!(matches!(
+            s.record_occurrence(
+                &occ("o4", "p1-host-vuln-scan", "jypt", 6, 0),
+                ev("occurrence.record", "o4")
+            )
+            .await,
+            Err(StoreError::Conflict(_))
+        ));
+        assert!(matches!(
+            s.record_occurrence(
+                &occ("o5", "p9-none", "jypt", 6, 1),
+                ev("occurrence.record", "o5")
+            )
+            .await,
+            Err(StoreError::NotFound(_))
+        ));
+        assert_eq!(chain_ok(s).await, n0 + 3);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn change_requests_are_decided_then_executed() {
+    use govcloud_store::ChangeRequest;
+    on_every_backend(|f| async move {
+        let s = f.store.as_ref();
+        load_catalog(s).await;
+        let n0 = chain_ok(s).await;
+        let req =
+            |id: &str, kind: &str, resource: Option<&str>, quantity: &str, h: u32| ChangeRequest {
+                id: id.to_owned(),
+                kind: kind.to_owned(),
+                resource_id: resource.map(str::to_owned),
+                contract_id: CONTRACT_ID.to_owned(),
+                item_id: "p5-ai-fp16".to_owned(),
+                system_code: "clwx".to_owned(),
+                quantity: quantity.to_owned(),
+                spec: r#"{"tier":"fp16"}"#.to_owned(),
+                effective_at: Some(at(h + 1)),
+                reason: "扩容".to_owned(),
+                state: "pending".to_owned(),
+                requested_by: "operator".to_owned(),
+                requested_at: at(h),
+                decided_by: None,
+                decided_at: None,
+                decision_note: None,
+                executed_at: None,
+            };
+        let c1 = req("c1", "create", None, "2.40", 1);
+        s.create_change(&c1, ev("change.request", "c1"))
+            .await
+            .unwrap();
+        let stored = s.change("c1").await.unwrap().unwrap();
+        assert_eq!(
+            stored,
+            ChangeRequest {
+                quantity: "2.4".into(),
+                ..c1.clone()
+            }
+        );
+        assert!(matches!(
+            s.create_change(&c1, ev("change.request", "c1")).await,
+            Err(StoreError::Conflict(_))
+        ));
+        assert!(matches!(
+            s.create_change(
+                &req("c9", "resize", Some("nope"), "1", 1),
+                ev("change.request", "c9")
+            )
+            .await,
+            Err(StoreError::NotFound(_))
+        ));
+        assert!(matches!(
+            s.create_change(&req("c9", "grow", None, "1", 1), ev("change.request", "c9"))
+                .await,
+            Err(StoreError::Conflict(_))
+        ));
+
+        // Pending → approved → executed.
+        assert!(matches!(
+            s.mark_change_executed("c1", "r1", at(3)).await,
+            Err(StoreError::Conflict(_))
+        ));
+        assert!(matches!(
+            s.decide_change(
+                "c1",
+                "executed",
+                "purchaser",
+                at(2),
+                None,
+                ev("change.decide", "c1")
+            )
+            .await,
+            Err(StoreError::Conflict(_))
+        ));
+        let approved = s
+            .decide_change(
+                "c1",
+                "approved",
+                "采购人甲",
+                at(2),
+                Some("同意"),
+                ev("change.approve", "c1"),
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            (
+                approved.state.as_str(),
+                approved.decided_by.as_deref(),
+                approved.decided_at,
+                approved.decision_note.as_deref()
+            ),
+            ("approved", Some("采购人甲"), Some(at(2)), Some("同意"))
+        );
+        assert!(matches!(
+            s.decide_change(
+                "c1",
+                "rejected",
+                "采购人甲",
+                at(2),
+                None,
+                ev("change.reject", "c1")
+            )
+            .await,
+            Err(StoreError::Conflict(_))
+        ));
+        let mut e = res_event("create", "", 2);
+        e.change_id = Some("c1".into());
+        s.create_resource(
+            &resource("r1", "p5-ai-fp16", "clwx", "2.4"),
+            &e,
+            ev("resource.create", "r1"),
+        )
+        .await
+        .unwrap();
+        assert_eq!(
+            s.resource("r1").await.unwrap().unwrap().1[0]
+                .change_id
+                .as_deref(),
+            Some("c1")
+        );
+        assert!(matches!(
+            s.mark_change_executed("c1", "nope", at(3)).await,
+            Err(StoreError::NotFound(_))
+        ));
+        let done = s.mark_change_executed("c1", "r1", at(3)).await.unwrap();
+        assert_eq!(
+            (
+                done.state.as_str(),
+                done.resource_id.as_deref(),
+                done.executed_at
+            ),
+            ("executed", Some("r1"), Some(at(3)))
+        );
+        assert_eq!(s.change("c1").await.unwrap().unwrap(), done);
+        assert!(matches!(
+            s.mark_change_executed("c1", "r1", at(4)).await,
+            Err(StoreError::Conflict(_))
+        ));
+        assert!(matches!(
+            s.decide_change(
+                "c1",
+                "approved",
+                "x",
+                at(4),
+                None,
+                ev("change.approve", "c1")
+            )
+            .await,
+            Err(StoreError::Conflict(_))
+        ));
+
+        // Pending → rejected: never executed, never decided again.
+        s.create_change(
+            &req("c2", "release", Some("r1"), "0", 5),
+            ev("change.request", "c2"),
+        )
+        .await
+        .unwrap();
+        let rejected = s
+            .decide_change(
+                "c2",
+                "rejected",
+                "采购人甲",
+                at(6),
+                None,
+                ev("change.reject", "c2"),
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            (rejected.state.as_str(), rejected.decision_note),
+            ("rejected", None)
+        );
+        assert!(matches!(
+            s.mark_change_executed("c2", "r1", at(7)).await,
+            Err(StoreError::Conflict(_))
+        ));
+        assert!(matches!(
+            s.decide_change(
+                "c2",
+                "approved",
+                "采购人甲",
+                at(7),
+                None,
+                ev("change.approve", "c2")
+            )
+            .await,
+            Err(StoreError::Conflict(_))
+        ));
+
+        // A change for one resource is not executed by another.
+        s.create_resource(
+            &resource("r2", "p5-ai-fp16", "clwx", "1"),
+            &res_event("create", "", 1),
+            ev("resource.create", "r2"),
+        )
+        .await
+        .unwrap();
+        s.create_change(
+            &req("c3", "resize", Some("r1"), "3", 8),
+            ev("change.request", "c3"),
+        )
+        .await
+        .unwrap();
+        s.decide_change(
+            "c3",
+            "approved",
+            "采购人甲",
+            at(9),
+            None,
+            ev("change.approve", "c3"),
+        )
+        .await
+        .unwrap();
+        assert!(matches!(
+            s.mark_change_executed("c3", "r2", at(10)).await,
+            Err(StoreError::Conflict(_))
+        ));
+        assert!(matches!(
+            s.decide_change(
+                "c9",
+                "approved",
+                "x",
+                at(9),
+                None,
+                ev("change.approve", "c9")
+            )
+            .await,
+            Err(StoreError::NotFound(_))
+        ));
+        assert!(s.change("c9").await.unwrap().is_none());
+
+        // Newest first, optionally one state.
+        let ids = |v: Vec<ChangeRequest>| v.into_iter().map(|c| c.id).collect::<Vec<_>>();
+        assert_eq!(ids(s.list_changes(None).await.unwrap()), ["c3", "c2", "c1"]);
+        assert_eq!(ids(s.list_changes(Some("approved")).await.unwrap()), ["c3"]);
+        assert_eq!(ids(s.list_changes(Some("rejected")).await.unwrap()), ["c2"]);
+        assert!(s.list_changes(Some("pending")).await.unwrap().is_empty());
+
+        // 3 requests, 3 decisions, 2 resources; executing writes no entry of its own.
+        assert_eq!(chain_ok(s).await, n0 + 8);
+    })
+    .await;
+}
+
+/// 50 concurrent creations on each of two items (one with a whole, one with a decimal
+/// contracted quantity), more than either has: exactly the ones that fit are stored.
+#[tokio::test]
+async fn parallel_creates_never_overdraw_an_item() {
+    use rust_decimal::Decimal;
+    on_every_backend(|f| async move {
+        load_catalog(f.store.as_ref()).await;
+        let n0 = chain_ok(f.store.as_ref()).await;
+        let plans: [(&str, &str, &[&str]); 2] = [
+            ("p1-vcpu", "392", &["4", "8", "16", "12", "2", "32"]),
+            ("p5-ai-fp16", "9.6", &["0.1", "0.25", "0.4", "0.75", "1.2"]),
+        ];
+        let mut tasks = Vec::new();
+        for (item, _, sizes) in plans {
+            for i in 0..50 {
+                let s = f.store.clone();
+                let q = sizes[i % sizes.len()].to_owned();
+                let r = resource(&format!("{item}-{i}"), item, "jypt", &q);
+                tasks.push(tokio::spawn(async move {
+                    let out = create(s.as_ref(), &r).await;
+                    (r.item_id, q, out)
+                }));
+            }
+        }
+        let mut outcomes = Vec::new();
+        for t in tasks {
+            outcomes.push(t.await.unwrap());
+        }
+        let d = |s: &str| s.parse::<Decimal>().unwrap();
+        let mut stored_total = 0;
+        for (item, contracted, _) in plans {
+            let q = d(contracted);
+            let mut ok = Decimal::ZERO;
+            let mut n_ok = 0;
+            let mut smallest_failed: Option<Decimal> = None;
+            for (_, req, out) in outcomes.iter().filter(|(i, _, _)| i == item) {
+                match out {
+                    Ok(r) => {
+                        assert_eq!(d(&r.quantity), d(req));
+                        ok += d(req);
+                        n_ok += 1;
+                    }
+                    Err(StoreError::OverContract {
+                        item: i,
+                        contracted: c,
+                        allocated,
+                        requested,
+                    }) => {
+                        assert_eq!((i.as_str(), c.as_str()), (item, contracted));
+                        assert_eq!(d(requested), d(req));
+                        assert!(d(allocated) <= q && d(allocated) + d(requested) > q);
+                        smallest_failed = Some(smallest_failed.map_or(d(req), |m| m.min(d(req))));
+                    }
+                    Err(e) => panic!("{item}: unexpected {e:?}"),
+                }
+            }
+            let smallest_failed = smallest_failed.expect("the plan asks for more than there is");
+            assert!(ok <= q, "{item}: {ok} allocated of {q}");
+            assert!(
+                q - ok < smallest_failed,
+                "{item}: {} left, yet a request for {smallest_failed} was refused",
+                q - ok
+            );
+            assert!(n_ok > 0);
+            let (c, allocated) = usage(f.store.as_ref(), item).await;
+            assert_eq!(c, contracted);
+            assert_eq!(allocated, ok.normalize().to_string(), "{item}");
+            stored_total += n_ok;
+        }
+        let stored = f.store.list_resources(None).await.unwrap();
+        assert_eq!(stored.len(), stored_total);
+        assert_eq!(
+            f.store.resource_events(None).await.unwrap().len(),
+            stored_total
+        );
+        assert_eq!(chain_ok(f.store.as_ref()).await, n0 + stored_total as u64);
+    })
+    .await;
+}

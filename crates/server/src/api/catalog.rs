@@ -285,7 +285,7 @@ pub fn package_detail(
     }
 }
 
-fn no_contract() -> ApiError {
+pub(crate) fn no_contract() -> ApiError {
     ApiError::not_found(
         "合同目录（尚未导入，请先执行 govcloud catalog load）",
         "contract (none loaded yet: run govcloud catalog load)",

@@ -31,6 +31,7 @@ pub mod catalog;
 pub mod crypto;
 pub mod gateway;
 pub mod pki;
+pub mod resources;
 pub mod session;
 pub mod users;
 
@@ -53,6 +54,7 @@ pub mod users;
         (name = "crypto", description = "商用密码服务 国密 services for business systems (app credentials)"),
         (name = "pki", description = "证书、吊销列表、OCSP 与时间戳 certificates, CRLs, OCSP and timestamps"),
         (name = "auth", description = "强身份认证 strong identity authentication (app credentials)"),
+        (name = "resources", description = "云资源 cloud resources against the contract: systems, allocations, hosts, usage"),
         (name = "gateway", description = "密码前置 the crypto front proxy: nodes, app policies, rate limits, live figures"),
     )
 )]
@@ -97,6 +99,23 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(apps::list_apps, apps::create_app))
         .routes(routes!(apps::disable_app))
         .routes(routes!(apps::enable_app))
+        .routes(routes!(resources::list_systems))
+        .routes(routes!(
+            resources::list_resources,
+            resources::create_resource
+        ))
+        .routes(routes!(
+            resources::show_resource,
+            resources::release_resource
+        ))
+        .routes(routes!(resources::resize_resource))
+        .routes(routes!(resources::item_usage))
+        .routes(routes!(resources::usage))
+        .routes(routes!(resources::list_hosts, resources::add_host))
+        .routes(routes!(resources::list_changes, resources::request_change))
+        .routes(routes!(resources::approve_change))
+        .routes(routes!(resources::reject_change))
+        .routes(routes!(resources::execute_change))
         .routes(routes!(gateway::rotate))
         .routes(routes!(gateway::show_policy))
         .routes(routes!(gateway::allow))
@@ -179,6 +198,18 @@ impl Allowed for AuditReaders {
 pub struct AppManagers;
 impl Allowed for AppManagers {
     const ROLES: &'static [Role] = &[Role::Operator, Role::Admin];
+}
+
+/// The purchaser approves changes to the resources it pays for.
+pub struct Purchasers;
+impl Allowed for Purchasers {
+    const ROLES: &'static [Role] = &[Role::Purchaser];
+}
+
+/// Who may ask for a change 变更: the purchaser, the provider's operators, admins.
+pub struct ChangeRequesters;
+impl Allowed for ChangeRequesters {
+    const ROLES: &'static [Role] = &[Role::Purchaser, Role::Operator, Role::Admin];
 }
 
 /// The authenticated caller, admitted only with one of `A::ROLES`.

@@ -1,0 +1,528 @@
+//! Operations on cloud resources 资源, shared by the API and the CLI: allocation against the
+//! contract (checked and written in one store transaction), resizing, release, physical
+//! host inventory, and usage intervals for metering. Pure rules (clock minimum, 4 vCPUs per
+//! core, GPU only with hosts, intervals) live in `govcloud_domain::resources`.
+
+use chrono::{DateTime, Utc};
+use govcloud_domain::catalog::{Contract, LineItem, Quantity};
+use govcloud_domain::resources::{self as rules, Arch, ResourceKind, RuleError, Step};
+use govcloud_store::{PhysicalHost, Resource, ResourceEvent, StoreError};
+use rust_decimal::Decimal;
+use serde_json::json;
+
+use crate::auth;
+use crate::ops::{Ctx, OpError};
+
+fn rule(e: RuleError) -> OpError {
+    OpError::invalid(e.code(), e.message_zh(), e.message_en())
+}
+
+/// What a caller asks for when allocating.
+pub struct NewResource<'a> {
+    pub system: &'a str,
+    pub item: &'a str,
+    pub quantity: &'a str,
+    pub name: Option<&'a str>,
+    /// A JSON object (arch, clock_ghz, memory_gb, tier, …); `null` for none.
+    pub spec: serde_json::Value,
+    /// The physical host a vCPU allocation is placed on (host inventory).
+    pub host: Option<&'a str>,
+    /// When it took effect; default now. Earlier than now is audited as backdated.
+    pub effective_from: Option<DateTime<Utc>>,
+    pub reason: &'a str,
+    /// The approved change request 变更 this executes, if any.
+    pub change_id: Option<&'a str>,
+}
+
+/// The line item `id` for `system` in `contract`, with its kind; refuses items of other
+/// systems and items that are not allocatable resources.
+pub fn item_for<'c>(
+    contract: &'c Contract,
+    system: &str,
+    id: &str,
+) -> Result<(&'c LineItem, ResourceKind), OpError> {
+    let sys = contract
+        .systems
+        .iter()
+        .find(|s| s.code.as_str() == system)
+        .ok_or_else(|| {
+            OpError::invalid(
+                "unknown_system",
+                format!("合同中没有业务系统 {system}"),
+                format!("the contract has no business system {system}"),
+            )
+        })?;
+    let item = contract
+        .items()
+        .find(|i| i.id.as_str() == id)
+        .ok_or_else(|| {
+            OpError::invalid(
+                "unknown_item",
+                format!("合同中没有明细项 {id}"),
+                format!("the contract has no line item {id}"),
+            )
+        })?;
+    let serves = match &item.system {
+        Some(s) => s == &sys.code,
+        None => contract
+            .package(item.package)
+            .is_some_and(|p| p.systems.contains(&sys.code)),
+    };
+    if !serves {
+        return Err(OpError::invalid(
+            "item_not_for_system",
+            format!("明细项 {id} 不属于业务系统 {system}"),
+            format!("line item {id} is not one of system {system}'s"),
+        ));
+    }
+    let kind = rules::kind_of(item);
+    if matches!(
+        kind,
+        ResourceKind::CryptoService | ResourceKind::PerOccurrence | ResourceKind::Other
+    ) {
+        return Err(OpError::invalid(
+            "not_a_resource",
+            format!("明细项 {id}（{}）不是可分配的资源", item.item),
+            format!(
+                "line item {id} ({}) is not an allocatable resource",
+                item.item
+            ),
+        ));
+    }
+    Ok((item, kind))
+}
+
+fn parse_quantity(s: &str) -> Result<Decimal, OpError> {
+    Quantity::parse(s)
+        .map(Quantity::value)
+        .map_err(|e| OpError::invalid("invalid_quantity", format!("数量不正确：{e}"), e))
+}
+
+/// vCPUs an allocation of `item` places on a host: its quantity for vCPU items, else 0.
+fn vcpus_of(item: &LineItem, quantity: Decimal) -> Result<i64, OpError> {
+    if item.unit == govcloud_domain::catalog::Unit::Vcpu {
+        if quantity.fract() != Decimal::ZERO {
+            return Err(OpError::invalid(
+                "invalid_quantity",
+                "vCPU 数量须为整数",
+                "a vCPU quantity must be a whole number",
+            ));
+        }
+        return i64::try_from(quantity)
+            .map_err(|_| OpError::invalid("invalid_quantity", "数量过大", "quantity too large"));
+    }
+    Ok(0)
+}
+
+/// Allocate a resource against the contract.
+pub async fn create(
+    cx: Ctx<'_>,
+    contract_id: &str,
+    contract: &Contract,
+    req: NewResource<'_>,
+) -> Result<Resource, OpError> {
+    let (item, kind) = item_for(contract, req.system, req.item)?;
+    let quantity = parse_quantity(req.quantity)?;
+    let spec = match req.spec {
+        serde_json::Value::Null => json!({}),
+        v @ serde_json::Value::Object(_) => v,
+        _ => {
+            return Err(rule(RuleError::Invalid(
+                "spec must be a JSON object".into(),
+            )))
+        }
+    };
+    let vcpus = vcpus_of(item, quantity)?;
+    let host_id = match (req.host, vcpus) {
+        (Some(h), v) if v > 0 => {
+            let hosts = cx.store.physical_hosts().await?;
+            let (host, _) = hosts
+                .iter()
+                .find(|(p, _)| p.id == h || p.name == h)
+                .ok_or_else(|| StoreError::NotFound(format!("physical host {h}")))?;
+            let arch = Arch::parse(&host.arch)
+                .ok_or_else(|| StoreError::Corrupt(format!("host {} arch", host.id)))?;
+            let clock: Decimal = host
+                .clock_ghz
+                .parse()
+                .map_err(|_| StoreError::Corrupt(format!("host {} clock", host.id)))?;
+            rules::check_clock(arch, clock).map_err(rule)?;
+            // The 4:1 vCPU rule is checked by the store in the writing transaction (409
+            // `over_committed`), so that parallel placements cannot both pass.
+            Some(host.id.clone())
+        }
+        (Some(_), _) => {
+            return Err(OpError::invalid(
+                "host_for_vcpu_only",
+                "只有 vCPU 分配可指定物理主机",
+                "only vCPU allocations are placed on a physical host",
+            ))
+        }
+        (None, _) => None,
+    };
+    if kind == ResourceKind::Gpu {
+        let has_host = cx
+            .store
+            .list_resources(Some(req.system))
+            .await?
+            .iter()
+            .any(|r| {
+                !r.released
+                    && contract
+                        .items()
+                        .find(|i| i.id.as_str() == r.item_id)
+                        .is_some_and(|i| rules::kind_of(i).is_host())
+            });
+        rules::check_gpu(has_host).map_err(rule)?;
+    }
+    let effective = req.effective_from.unwrap_or(cx.now);
+    let resource = Resource {
+        id: auth::new_id("res"),
+        contract_id: contract_id.to_owned(),
+        item_id: item.id.as_str().to_owned(),
+        system_code: req.system.to_owned(),
+        name: req
+            .name
+            .map(str::trim)
+            .filter(|n| !n.is_empty())
+            .unwrap_or(&item.item)
+            .to_owned(),
+        quantity: quantity.normalize().to_string(),
+        spec: spec.to_string(),
+        host_id,
+        vcpus,
+        engine_ref: None,
+        released: false,
+        created_at: cx.now,
+        created_by: cx.actor.to_owned(),
+    };
+    let event = ResourceEvent {
+        resource_id: resource.id.clone(),
+        seq: 1,
+        kind: "create".into(),
+        quantity: resource.quantity.clone(),
+        effective_at: effective,
+        recorded_at: cx.now,
+        actor: cx.actor.to_owned(),
+        reason: req.reason.to_owned(),
+        change_id: req.change_id.map(str::to_owned),
+    };
+    let audit = cx.event(
+        "resource.create",
+        &resource.id,
+        json!({"system": req.system, "item": resource.item_id, "quantity": resource.quantity,
+               "effective_at": effective, "backdated": effective < cx.now, "reason": req.reason}),
+    );
+    Ok(cx.store.create_resource(&resource, &event, audit).await?)
+}
+
+/// Resize (`quantity` Some) or release (`None`) a resource, effective at `at` (default now).
+pub async fn change(
+    cx: Ctx<'_>,
+    contract: &Contract,
+    id: &str,
+    quantity: Option<&str>,
+    at: Option<DateTime<Utc>>,
+    reason: &str,
+    change_id: Option<&str>,
+) -> Result<Resource, OpError> {
+    let (r, _) = cx
+        .store
+        .resource(id)
+        .await?
+        .ok_or_else(|| StoreError::NotFound(format!("resource {id}")))?;
+    let (kind, q, vcpus) = match quantity {
+        Some(q) => {
+            let q = parse_quantity(q)?;
+            let item = contract
+                .items()
+                .find(|i| i.id.as_str() == r.item_id)
+                .ok_or_else(|| StoreError::NotFound(format!("line item {}", r.item_id)))?;
+            let v = vcpus_of(item, q)?;
+            ("resize", q.normalize().to_string(), (v > 0).then_some(v))
+        }
+        None => ("release", "0".to_owned(), None),
+    };
+    let effective = at.unwrap_or(cx.now);
+    let event = ResourceEvent {
+        resource_id: r.id.clone(),
+        seq: 0,
+        kind: kind.into(),
+        quantity: q.clone(),
+        effective_at: effective,
+        recorded_at: cx.now,
+        actor: cx.actor.to_owned(),
+        reason: reason.to_owned(),
+        change_id: change_id.map(str::to_owned),
+    };
+    let audit = cx.event(
+        &format!("resource.{kind}"),
+        &r.id,
+        json!({"from": r.quantity, "to": q, "effective_at": effective,
+               "backdated": effective < cx.now, "reason": reason}),
+    );
+    Ok(cx
+        .store
+        .change_resource(&r.id, &event, vcpus, audit)
+        .await?)
+}
+
+/// Add a physical host to the inventory.
+pub async fn add_host(
+    cx: Ctx<'_>,
+    name: &str,
+    arch: &str,
+    clock_ghz: &str,
+    cores: i64,
+) -> Result<PhysicalHost, OpError> {
+    let a = Arch::parse(arch).ok_or_else(|| {
+        OpError::invalid(
+            "invalid_arch",
+            format!("架构 {arch:?} 应为 x86、arm 或 c86"),
+            format!("architecture {arch:?} should be x86, arm or c86"),
+        )
+    })?;
+    let clock: Decimal = clock_ghz.trim().parse().map_err(|_| {
+        OpError::invalid(
+            "invalid_clock",
+            "主频应为 GHz 数值，如 2.4",
+            "clock should be GHz, e.g. 2.4",
+        )
+    })?;
+    if !(1..=4096).contains(&cores) || name.trim().is_empty() {
+        return Err(OpError::invalid(
+            "invalid_host",
+            "主机名不能为空，物理核数须为 1–4096",
+            "the name must not be empty and cores must be 1 to 4096",
+        ));
+    }
+    let host = PhysicalHost {
+        id: auth::new_id("phy"),
+        name: name.trim().to_owned(),
+        arch: a.code().to_owned(),
+        clock_ghz: clock.normalize().to_string(),
+        cores,
+        created_at: cx.now,
+    };
+    let audit = cx.event(
+        "host.add",
+        &host.id,
+        json!({"name": host.name, "arch": host.arch, "clock_ghz": host.clock_ghz, "cores": cores}),
+    );
+    cx.store.add_physical_host(&host, audit).await?;
+    Ok(host)
+}
+
+/// One usage interval of one resource.
+pub struct Usage {
+    pub resource: Resource,
+    pub interval: rules::Interval,
+}
+
+/// The usage intervals of a system's resources (or all) clipped to [from, to).
+pub async fn usage(
+    store: &dyn govcloud_store::Store,
+    system: Option<&str>,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+) -> Result<Vec<Usage>, OpError> {
+    let resources = store.list_resources(system).await?;
+    let events = store.resource_events(system).await?;
+    let mut out = Vec::new();
+    for r in resources {
+        let steps: Vec<Step> = events
+            .iter()
+            .filter(|e| e.resource_id == r.id)
+            .map(|e| {
+                Ok(Step {
+                    at: e.effective_at,
+                    quantity: e.quantity.parse().map_err(|_| {
+                        StoreError::Corrupt(format!("resource {} event {}", r.id, e.seq))
+                    })?,
+                })
+            })
+            .collect::<Result<_, StoreError>>()?;
+        let all = rules::intervals(&steps).map_err(rule)?;
+        for interval in rules::clip(&all, from, to) {
+            out.push(Usage {
+                resource: r.clone(),
+                interval,
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// What a change request 变更 asks for.
+pub enum Requested<'a> {
+    Create(NewResource<'a>),
+    Resize {
+        resource: &'a str,
+        quantity: &'a str,
+    },
+    Release {
+        resource: &'a str,
+    },
+}
+
+/// Record a change request (pending until the purchaser decides). Validated now so that a
+/// request that could never be executed is refused at once.
+pub async fn request_change(
+    cx: Ctx<'_>,
+    contract_id: &str,
+    contract: &Contract,
+    req: Requested<'_>,
+    effective_from: Option<DateTime<Utc>>,
+    reason: &str,
+) -> Result<govcloud_store::ChangeRequest, OpError> {
+    if reason.trim().is_empty() {
+        return Err(OpError::invalid(
+            "reason_required",
+            "变更须说明原因",
+            "a change needs a reason",
+        ));
+    }
+    let (kind, resource_id, item_id, system, quantity, spec) = match &req {
+        Requested::Create(n) => {
+            let (item, _) = item_for(contract, n.system, n.item)?;
+            let q = parse_quantity(n.quantity)?;
+            let spec = match &n.spec {
+                serde_json::Value::Null => json!({}),
+                v @ serde_json::Value::Object(_) => v.clone(),
+                _ => {
+                    return Err(rule(RuleError::Invalid(
+                        "spec must be a JSON object".into(),
+                    )))
+                }
+            };
+            (
+                "create",
+                None,
+                item.id.as_str().to_owned(),
+                n.system.to_owned(),
+                q.normalize().to_string(),
+                spec.to_string(),
+            )
+        }
+        Requested::Resize { resource, .. } | Requested::Release { resource } => {
+            let (r, _) = cx
+                .store
+                .resource(resource)
+                .await?
+                .ok_or_else(|| StoreError::NotFound(format!("resource {resource}")))?;
+            if r.released {
+                return Err(OpError::invalid(
+                    "resource_released",
+                    format!("资源 {resource} 已释放"),
+                    format!("resource {resource} is released"),
+                ));
+            }
+            let (kind, q) = match &req {
+                Requested::Resize { quantity, .. } => {
+                    ("resize", parse_quantity(quantity)?.normalize().to_string())
+                }
+                _ => ("release", "0".to_owned()),
+            };
+            (kind, Some(r.id), r.item_id, r.system_code, q, r.spec)
+        }
+    };
+    let c = govcloud_store::ChangeRequest {
+        id: auth::new_id("chg"),
+        kind: kind.into(),
+        resource_id,
+        contract_id: contract_id.to_owned(),
+        item_id,
+        system_code: system,
+        quantity,
+        spec,
+        effective_at: effective_from,
+        reason: reason.trim().to_owned(),
+        state: "pending".into(),
+        requested_by: cx.actor.to_owned(),
+        requested_at: cx.now,
+        decided_by: None,
+        decided_at: None,
+        decision_note: None,
+        executed_at: None,
+    };
+    let audit = cx.event(
+        "change.request",
+        &c.id,
+        json!({"kind": c.kind, "resource": c.resource_id, "system": c.system_code,
+               "item": c.item_id, "quantity": c.quantity, "reason": c.reason}),
+    );
+    cx.store.create_change(&c, audit).await?;
+    Ok(c)
+}
+
+/// The purchaser approves (and the change is executed at once) or rejects a pending change.
+/// An approved change whose execution fails (e.g. the item is now fully allocated) stays
+/// approved and can be executed later with [`execute_change`].
+pub async fn decide_change(
+    cx: Ctx<'_>,
+    contract: &Contract,
+    id: &str,
+    approve: bool,
+    note: Option<&str>,
+) -> Result<govcloud_store::ChangeRequest, OpError> {
+    let state = if approve { "approved" } else { "rejected" };
+    let audit = cx.event(
+        &format!("change.{}", if approve { "approve" } else { "reject" }),
+        id,
+        json!({"note": note}),
+    );
+    let c = cx
+        .store
+        .decide_change(id, state, cx.actor, cx.now, note, audit)
+        .await?;
+    if approve {
+        return execute_change(cx, contract, id).await;
+    }
+    Ok(c)
+}
+
+/// Execute an approved change: make the resource change it asks for, then mark it executed.
+pub async fn execute_change(
+    cx: Ctx<'_>,
+    contract: &Contract,
+    id: &str,
+) -> Result<govcloud_store::ChangeRequest, OpError> {
+    let c = cx
+        .store
+        .change(id)
+        .await?
+        .ok_or_else(|| StoreError::NotFound(format!("change {id}")))?;
+    if c.state != "approved" {
+        return Err(
+            StoreError::Conflict(format!("change {id} is {}, not approved", c.state)).into(),
+        );
+    }
+    let reason = format!("{}（变更 {id}）", c.reason);
+    let r = match c.kind.as_str() {
+        "create" => {
+            create(
+                cx,
+                &c.contract_id,
+                contract,
+                NewResource {
+                    system: &c.system_code,
+                    item: &c.item_id,
+                    quantity: &c.quantity,
+                    name: None,
+                    spec: serde_json::from_str(&c.spec).unwrap_or(serde_json::Value::Null),
+                    host: None,
+                    effective_from: c.effective_at,
+                    reason: &reason,
+                    change_id: Some(id),
+                },
+            )
+            .await?
+        }
+        kind => {
+            let rid = c.resource_id.as_deref().unwrap_or_default();
+            let q = (kind == "resize").then_some(c.quantity.as_str());
+            change(cx, contract, rid, q, c.effective_at, &reason, Some(id)).await?
+        }
+    };
+    Ok(cx.store.mark_change_executed(id, &r.id, cx.now).await?)
+}
