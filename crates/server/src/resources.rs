@@ -526,3 +526,97 @@ pub async fn execute_change(
     };
     Ok(cx.store.mark_change_executed(id, &r.id, cx.now).await?)
 }
+
+/// A per-occurrence service performed (漏洞扫描, 安全加固 …) with the hosts it covered.
+pub struct NewOccurrence<'a> {
+    pub system: &'a str,
+    pub item: &'a str,
+    pub performed_at: DateTime<Utc>,
+    pub hosts: i64,
+    pub note: &'a str,
+}
+
+/// Record a per-occurrence service for a system; the item must be billed per occurrence.
+pub async fn record_occurrence(
+    cx: Ctx<'_>,
+    contract_id: &str,
+    contract: &Contract,
+    occ: NewOccurrence<'_>,
+) -> Result<govcloud_store::Occurrence, OpError> {
+    let NewOccurrence {
+        system,
+        item,
+        performed_at,
+        hosts,
+        note,
+    } = occ;
+    let sys = contract
+        .systems
+        .iter()
+        .find(|s| s.code.as_str() == system)
+        .ok_or_else(|| {
+            OpError::invalid(
+                "unknown_system",
+                format!("合同中没有业务系统 {system}"),
+                format!("the contract has no business system {system}"),
+            )
+        })?;
+    let line = contract
+        .items()
+        .find(|i| i.id.as_str() == item)
+        .filter(|i| match &i.system {
+            Some(s) => s == &sys.code,
+            None => contract
+                .package(i.package)
+                .is_some_and(|p| p.systems.contains(&sys.code)),
+        })
+        .ok_or_else(|| {
+            OpError::invalid(
+                "item_not_for_system",
+                format!("明细项 {item} 不属于业务系统 {system}"),
+                format!("line item {item} is not one of system {system}'s"),
+            )
+        })?;
+    if rules::kind_of(line) != ResourceKind::PerOccurrence {
+        return Err(OpError::invalid(
+            "not_per_occurrence",
+            format!("明细项 {item}（{}）不是按次计费的服务", line.item),
+            format!(
+                "line item {item} ({}) is not billed per occurrence",
+                line.item
+            ),
+        ));
+    }
+    if !(1..=100_000).contains(&hosts) {
+        return Err(OpError::invalid(
+            "invalid_hosts",
+            "主机台数须为 1–100000",
+            "hosts must be 1 to 100000",
+        ));
+    }
+    if performed_at > cx.now {
+        return Err(OpError::invalid(
+            "in_the_future",
+            "执行时间不能晚于现在",
+            "performed_at cannot be in the future",
+        ));
+    }
+    let o = govcloud_store::Occurrence {
+        id: auth::new_id("occ"),
+        contract_id: contract_id.to_owned(),
+        item_id: item.to_owned(),
+        system_code: system.to_owned(),
+        performed_at,
+        hosts,
+        note: note.trim().to_owned(),
+        recorded_at: cx.now,
+        recorded_by: cx.actor.to_owned(),
+    };
+    let audit = cx.event(
+        "occurrence.record",
+        &o.id,
+        json!({"system": system, "item": item, "performed_at": performed_at, "hosts": hosts}),
+    );
+    cx.store.record_occurrence(&o, audit).await?;
+    Ok(o)
+}

@@ -376,3 +376,44 @@ async fn changes_wait_for_the_purchaser_then_execute() {
     let full = get(&app, &format!("/api/v1/resources/{resource}")).await;
     assert!(full["history"][0]["reason"].as_str().unwrap().contains(&id));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn per_occurrence_services_are_recorded_with_their_hosts() {
+    let app = spawn_app().await;
+    let (st, o) = post(
+        &app,
+        "/api/v1/occurrences",
+        json!({"system": "jypt", "item": "p1-host-vuln-scan", "performed_at": "2026-11-20T10:00:00+08:00", "hosts": 64, "note": "季度漏洞扫描"}),
+    )
+    .await;
+    assert_eq!(st, StatusCode::CREATED, "{o}");
+    assert_eq!(o["performed_at"], "2026-11-20T02:00:00Z");
+    for (body, code) in [
+        (
+            json!({"system": "jypt", "item": "p1-vcpu", "performed_at": "2026-11-20T10:00:00+08:00", "hosts": 1}),
+            "not_per_occurrence",
+        ),
+        (
+            json!({"system": "jypt", "item": "p1-host-vuln-scan", "performed_at": "2026-11-20T10:00:00+08:00", "hosts": 0}),
+            "invalid_hosts",
+        ),
+        (
+            json!({"system": "jypt", "item": "p1-host-vuln-scan", "performed_at": "2999-01-01T00:00:00Z", "hosts": 1}),
+            "in_the_future",
+        ),
+        (
+            json!({"system": "znh", "item": "p1-host-vuln-scan", "performed_at": "2026-11-20T10:00:00+08:00", "hosts": 1}),
+            "item_not_for_system",
+        ),
+    ] {
+        let (st, e) = post(&app, "/api/v1/occurrences", body.clone()).await;
+        assert_eq!(
+            (st, e["code"].as_str()),
+            (StatusCode::BAD_REQUEST, Some(code)),
+            "{body}"
+        );
+    }
+    let list = get(&app, "/api/v1/occurrences?system=jypt").await;
+    assert_eq!(list.as_array().unwrap().len(), 1);
+    assert_eq!(list[0]["hosts"], 64);
+}

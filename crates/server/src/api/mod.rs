@@ -116,6 +116,10 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(resources::approve_change))
         .routes(routes!(resources::reject_change))
         .routes(routes!(resources::execute_change))
+        .routes(routes!(
+            resources::list_occurrences,
+            resources::record_occurrence
+        ))
         .routes(routes!(gateway::rotate))
         .routes(routes!(gateway::show_policy))
         .routes(routes!(gateway::allow))

@@ -660,3 +660,86 @@ pub async fn execute_change(
     let ch = res::execute_change(state.ctx(caller.user.name.as_str()), &c, &id).await?;
     Ok(Json(change_dto(ch)))
 }
+
+#[derive(Serialize, ToSchema)]
+pub struct OccurrenceDto {
+    pub id: String,
+    pub system: String,
+    pub item: String,
+    pub performed_at: String,
+    /// Hosts the service covered (台次 = hosts × occurrences).
+    pub hosts: i64,
+    pub note: String,
+    pub recorded_at: String,
+    pub recorded_by: String,
+}
+
+fn occurrence_dto(o: govcloud_store::Occurrence) -> OccurrenceDto {
+    OccurrenceDto {
+        id: o.id,
+        system: o.system_code,
+        item: o.item_id,
+        performed_at: utc(o.performed_at),
+        hosts: o.hosts,
+        note: o.note,
+        recorded_at: utc(o.recorded_at),
+        recorded_by: o.recorded_by,
+    }
+}
+
+/// Per-occurrence services performed (scans, hardening), optionally of one system.
+#[utoipa::path(get, path = "/occurrences", tag = "resources", params(SystemQuery),
+    responses((status = 200, body = [OccurrenceDto]), (status = 401, body = ErrorBody)))]
+pub async fn list_occurrences(
+    State(state): State<AppState>,
+    _caller: Auth<AnyRole>,
+    ApiQuery(q): ApiQuery<SystemQuery>,
+) -> ApiResult<Json<Vec<OccurrenceDto>>> {
+    Ok(Json(
+        state
+            .store
+            .occurrences(q.system.as_deref())
+            .await?
+            .into_iter()
+            .map(occurrence_dto)
+            .collect(),
+    ))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RecordOccurrence {
+    pub system: String,
+    /// A per-occurrence line item, e.g. `p1-host-vuln-scan`.
+    pub item: String,
+    /// RFC 3339.
+    pub performed_at: String,
+    pub hosts: i64,
+    pub note: Option<String>,
+}
+
+/// Record a per-occurrence service performed, with the hosts it covered.
+#[utoipa::path(post, path = "/occurrences", tag = "resources", request_body = RecordOccurrence,
+    responses((status = 201, body = OccurrenceDto), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
+pub async fn record_occurrence(
+    State(state): State<AppState>,
+    caller: Auth<AppManagers>,
+    ApiJson(req): ApiJson<RecordOccurrence>,
+) -> ApiResult<(StatusCode, Json<OccurrenceDto>)> {
+    let at = time("performed_at", Some(&req.performed_at))?.unwrap_or_default();
+    let (stored, c) = state.contract().await?.ok_or_else(no_contract)?;
+    let o = res::record_occurrence(
+        state.ctx(caller.user.name.as_str()),
+        &stored.id,
+        &c,
+        res::NewOccurrence {
+            system: &req.system,
+            item: &req.item,
+            performed_at: at,
+            hosts: req.hosts,
+            note: req.note.as_deref().unwrap_or(""),
+        },
+    )
+    .await?;
+    Ok((StatusCode::CREATED, Json(occurrence_dto(o))))
+}
