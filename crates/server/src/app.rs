@@ -28,6 +28,8 @@ pub struct AppState {
     pub contracts: Arc<crate::ops::ContractCache>,
     pub crypto: Arc<crate::crypto::CryptoService>,
     pub pki: Arc<crate::pki::PkiService>,
+    /// Provisions hosts and volumes (manual by default: the provider's own console).
+    pub engine: Arc<dyn govcloud_engine::Engine>,
 }
 
 impl AppState {
@@ -46,7 +48,14 @@ impl AppState {
             contracts: Arc::default(),
             crypto: Arc::new(crypto),
             pki: Arc::new(pki),
+            engine: Arc::new(govcloud_engine::ManualEngine::new()),
         }
+    }
+
+    /// The same state with another provisioning engine.
+    pub fn with_engine(mut self, engine: Arc<dyn govcloud_engine::Engine>) -> Self {
+        self.engine = engine;
+        self
     }
 
     /// The clock, read here and nowhere in the rules.

@@ -72,6 +72,17 @@ enum Command {
         /// Load the 2026 contract and demo users (purchaser, operator, auditor).
         #[arg(long)]
         demo: bool,
+        /// How hosts and volumes come into being: `manual` (the provider provisions in its
+        /// own console; govcloud records) or `libvirt` (needs a build with
+        /// `--features libvirt`).
+        #[arg(long, env = "GOVCLOUD_ENGINE", default_value = "manual")]
+        engine: String,
+        /// libvirt connection URI (qemu:///system, qemu+ssh://host/system, test:///default).
+        #[arg(long, env = "GOVCLOUD_LIBVIRT_URI", default_value = "qemu:///system")]
+        libvirt_uri: String,
+        /// libvirt storage pool for volumes (default: the engine's choice for the URI).
+        #[arg(long, env = "GOVCLOUD_LIBVIRT_POOL")]
+        libvirt_pool: Option<String>,
     },
     /// The contract as data (合同目录).
     #[command(subcommand)]
@@ -559,6 +570,42 @@ fn rfc3339(field: &str, s: Option<&str>) -> Result<Option<chrono::DateTime<Utc>>
     .transpose()
 }
 
+/// The provisioning engine `serve --engine` names.
+fn make_engine(
+    name: &str,
+    uri: &str,
+    pool: Option<&str>,
+) -> Result<Arc<dyn govcloud_engine::Engine>> {
+    match name {
+        "manual" => Ok(Arc::new(govcloud_engine::ManualEngine::new())),
+        #[cfg(feature = "libvirt")]
+        "libvirt" => {
+            let mut e = govcloud_engine::LibvirtEngine::connect(uri)
+                .map_err(|e| anyhow!("libvirt {uri}: {e}"))?;
+            if let Some(p) = pool {
+                e = e
+                    .with_pool(p)
+                    .map_err(|e| anyhow!("libvirt pool {p}: {e}"))?;
+            }
+            eprintln!("资源编排：libvirt {uri} / provisioning through libvirt at {uri}");
+            Ok(Arc::new(e))
+        }
+        #[cfg(not(feature = "libvirt"))]
+        "libvirt" => {
+            let _ = (uri, pool);
+            bail!("此版本未启用 libvirt / this build has no libvirt engine: cargo build --release --features libvirt")
+        }
+        other => bail!("--engine {other:?}: manual 或 libvirt / manual or libvirt"),
+    }
+}
+
+/// The CLI records resources without driving a hypervisor (the manual engine); resources a
+/// server provisioned through libvirt are changed through its API (the manual engine
+/// refuses their references).
+fn manual_engine() -> Arc<dyn govcloud_engine::Engine> {
+    Arc::new(govcloud_engine::ManualEngine::new())
+}
+
 /// An operation's error as the API words it: Chinese / English.
 fn op_err(e: ops::OpError) -> anyhow::Error {
     let a = crate::error::ApiError::from(e);
@@ -671,6 +718,7 @@ async fn resource_cmd(cli: &Cli, cmd: &ResourceCmd, fmt: Format) -> Result<()> {
             let (stored, c) = contract().await?;
             let r = crate::resources::create(
                 cx,
+                &manual_engine(),
                 &stored.id,
                 &c,
                 crate::resources::NewResource {
@@ -711,12 +759,15 @@ async fn resource_cmd(cli: &Cli, cmd: &ResourceCmd, fmt: Format) -> Result<()> {
             let (_, c) = contract().await?;
             let r = crate::resources::change(
                 cx,
+                &manual_engine(),
                 &c,
                 id,
-                quantity.as_deref(),
-                rfc3339("effective-from", at.as_deref())?,
-                reason,
-                None,
+                crate::resources::Change {
+                    quantity: quantity.as_deref(),
+                    at: rfc3339("effective-from", at.as_deref())?,
+                    reason,
+                    change_id: None,
+                },
             )
             .await
             .map_err(op_err)?;
@@ -968,7 +1019,11 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             listen,
             demo,
             public_url,
+            engine,
+            libvirt_uri,
+            libvirt_pool,
         } => {
+            let engine = make_engine(engine, libvirt_uri, libvirt_pool.as_deref())?;
             let store = open_store(&cli).await?;
             let crypto = crate::crypto::CryptoService::from_environment(&cli.data_dir)?;
             bootstrap(
@@ -987,7 +1042,11 @@ async fn run(cli: Cli) -> Result<ExitCode> {
                 &public_url,
             )
             .await?;
-            app::serve(AppState::new(store, crypto, pki), *listen).await?;
+            app::serve(
+                AppState::new(store, crypto, pki).with_engine(engine),
+                *listen,
+            )
+            .await?;
         }
         Command::Gateway {
             listen,

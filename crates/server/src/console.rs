@@ -1224,6 +1224,7 @@ async fn resources_decide(
         Ok(Some((_, c))) => {
             crate::resources::decide_change(
                 state.ctx(user.name.as_str()),
+                &state.engine,
                 &c,
                 &f.id,
                 f.decision == "approve",

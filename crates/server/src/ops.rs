@@ -49,6 +49,9 @@ pub enum OpError {
     BadCredentials,
     #[error("{0}")]
     Catalog(CatalogError),
+    /// The provisioning engine (libvirt …) failed; the accounts were left as before.
+    #[error("engine {code}: {message}")]
+    Engine { code: &'static str, message: String },
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -88,6 +91,15 @@ impl From<OpError> for ApiError {
                 .with_details(json!({ "issues": issues }))
             }
             OpError::Store(s) => s.into(),
+            OpError::Engine { code, message } => {
+                tracing::error!(code, %message, "provisioning engine failed");
+                ApiError::new(
+                    StatusCode::BAD_GATEWAY,
+                    "engine_failed",
+                    format!("资源编排引擎执行失败（{code}）：{message}；账目未变更"),
+                    format!("the provisioning engine failed ({code}): {message}; the accounts are unchanged"),
+                )
+            }
         }
     }
 }

@@ -10,8 +10,96 @@ use govcloud_store::{PhysicalHost, Resource, ResourceEvent, StoreError};
 use rust_decimal::Decimal;
 use serde_json::json;
 
+use std::sync::Arc;
+
+use govcloud_engine::{Engine, EngineError, HostSpec, VolumeSpec};
+
 use crate::auth;
 use crate::ops::{Ctx, OpError};
+
+/// What the engine makes for a resource: cloud-host vCPU allocations become hosts (with the
+/// spec's `memory_gb`, default 2 GB per vCPU, and `arch`, default x86), block storage
+/// becomes volumes (GB as GiB, the tier's IOPS or the spec's `iops`); other kinds are
+/// bookkeeping only.
+enum Plan {
+    Host(HostSpec),
+    Volume(VolumeSpec),
+    Nothing,
+}
+
+fn spec_number(spec: &serde_json::Value, key: &str) -> Option<u64> {
+    match spec.get(key)? {
+        serde_json::Value::Number(n) => n.as_u64(),
+        serde_json::Value::String(s) => s.trim().parse().ok(),
+        _ => None,
+    }
+}
+
+fn plan(item: &LineItem, r: &Resource) -> Result<Plan, OpError> {
+    let q: Decimal = r
+        .quantity
+        .parse()
+        .map_err(|_| StoreError::Corrupt(format!("resource {} quantity", r.id)))?;
+    let spec: serde_json::Value = serde_json::from_str(&r.spec).unwrap_or_default();
+    let whole = |d: Decimal| -> Result<u64, OpError> {
+        use rust_decimal::prelude::ToPrimitive;
+        d.ceil()
+            .to_u64()
+            .ok_or_else(|| OpError::invalid("invalid_quantity", "数量过大", "quantity too large"))
+    };
+    Ok(match rules::kind_of(item) {
+        ResourceKind::CloudHost if item.unit == govcloud_domain::catalog::Unit::Vcpu => {
+            let vcpus = whole(q)?;
+            let memory_gb = spec_number(&spec, "memory_gb").unwrap_or(2 * vcpus);
+            Plan::Host(HostSpec {
+                name: r.id.clone(),
+                vcpus: u32::try_from(vcpus).unwrap_or(u32::MAX),
+                memory_mib: memory_gb.saturating_mul(1024),
+                arch: spec
+                    .get("arch")
+                    .and_then(|a| a.as_str())
+                    .and_then(Arch::parse)
+                    .unwrap_or(Arch::X86)
+                    .code()
+                    .to_owned(),
+            })
+        }
+        ResourceKind::BlockStorage { tier } => Plan::Volume(VolumeSpec {
+            name: r.id.clone(),
+            size_gib: whole(q)?,
+            tier: tier.code().to_owned(),
+            iops: spec_number(&spec, "iops")
+                .and_then(|n| u32::try_from(n).ok())
+                .unwrap_or(*tier.iops_range().start()),
+        }),
+        _ => Plan::Nothing,
+    })
+}
+
+/// Run an engine call on a blocking thread.
+async fn run<T: Send + 'static>(
+    engine: &Arc<dyn Engine>,
+    f: impl FnOnce(&dyn Engine) -> Result<T, EngineError> + Send + 'static,
+) -> Result<T, OpError> {
+    let engine = engine.clone();
+    tokio::task::spawn_blocking(move || f(engine.as_ref()))
+        .await
+        .map_err(|e| OpError::Engine {
+            code: "backend",
+            message: format!("engine task failed: {e}"),
+        })?
+        .map_err(|e| OpError::Engine {
+            code: e.code(),
+            message: e.message().to_owned(),
+        })
+}
+
+fn item_of<'c>(contract: &'c Contract, r: &Resource) -> Result<&'c LineItem, OpError> {
+    contract
+        .items()
+        .find(|i| i.id.as_str() == r.item_id)
+        .ok_or_else(|| StoreError::NotFound(format!("line item {}", r.item_id)).into())
+}
 
 fn rule(e: RuleError) -> OpError {
     OpError::invalid(e.code(), e.message_zh(), e.message_en())
@@ -114,9 +202,12 @@ fn vcpus_of(item: &LineItem, quantity: Decimal) -> Result<i64, OpError> {
     Ok(0)
 }
 
-/// Allocate a resource against the contract.
+/// Allocate a resource against the contract, then have the engine provision it (a host or
+/// a volume). If provisioning fails the allocation is released again at the same instant
+/// (so the history shows it and no usage accrues) and the engine's error is returned.
 pub async fn create(
     cx: Ctx<'_>,
+    engine: &Arc<dyn Engine>,
     contract_id: &str,
     contract: &Contract,
     req: NewResource<'_>,
@@ -213,37 +304,108 @@ pub async fn create(
         json!({"system": req.system, "item": resource.item_id, "quantity": resource.quantity,
                "effective_at": effective, "backdated": effective < cx.now, "reason": req.reason}),
     );
-    Ok(cx.store.create_resource(&resource, &event, audit).await?)
+    let created = cx.store.create_resource(&resource, &event, audit).await?;
+    let provisioned = match plan(item, &created)? {
+        Plan::Host(h) => run(engine, move |e| e.create_host(&h)).await.map(Some),
+        Plan::Volume(v) => run(engine, move |e| e.create_volume(&v)).await.map(Some),
+        Plan::Nothing => Ok(None),
+    };
+    match provisioned {
+        Ok(Some(engine_ref)) => {
+            cx.store
+                .set_resource_engine_ref(&created.id, Some(&engine_ref))
+                .await?;
+            Ok(Resource {
+                engine_ref: Some(engine_ref),
+                ..created
+            })
+        }
+        Ok(None) => Ok(created),
+        Err(e) => {
+            let undo = ResourceEvent {
+                resource_id: created.id.clone(),
+                seq: 0,
+                kind: "release".into(),
+                quantity: "0".into(),
+                effective_at: effective,
+                recorded_at: cx.now,
+                actor: cx.actor.to_owned(),
+                reason: format!("provisioning failed: {e}"),
+                change_id: None,
+            };
+            let audit = cx.event(
+                "resource.release",
+                &created.id,
+                json!({"reason": undo.reason}),
+            );
+            cx.store
+                .change_resource(&created.id, &undo, None, audit)
+                .await?;
+            Err(e)
+        }
+    }
 }
 
-/// Resize (`quantity` Some) or release (`None`) a resource, effective at `at` (default now).
+/// A resize (`quantity`) or release (`None`) of a resource.
+pub struct Change<'a> {
+    pub quantity: Option<&'a str>,
+    /// Effective time; default now.
+    pub at: Option<DateTime<Utc>>,
+    pub reason: &'a str,
+    /// The approved change request it executes.
+    pub change_id: Option<&'a str>,
+}
+
+/// Resize or release a resource. A resize is recorded (checked against the contract) and
+/// then applied by the engine; if the engine refuses, the quantity is set back (both steps
+/// in the history) and the engine's error returned. A release deletes the host or volume
+/// first, then records the release.
 pub async fn change(
     cx: Ctx<'_>,
+    engine: &Arc<dyn Engine>,
     contract: &Contract,
     id: &str,
-    quantity: Option<&str>,
-    at: Option<DateTime<Utc>>,
-    reason: &str,
-    change_id: Option<&str>,
+    ch: Change<'_>,
 ) -> Result<Resource, OpError> {
-    let (r, _) = cx
+    let Change {
+        quantity,
+        at,
+        reason,
+        change_id,
+    } = ch;
+    let (r, events) = cx
         .store
         .resource(id)
         .await?
         .ok_or_else(|| StoreError::NotFound(format!("resource {id}")))?;
+    let effective = at.unwrap_or(cx.now);
+    if r.released {
+        return Err(StoreError::Conflict(format!("resource {id} is released")).into());
+    }
+    if events.last().is_some_and(|e| effective < e.effective_at) {
+        return Err(StoreError::Conflict(format!(
+            "resource {id}: a change cannot take effect before its last one"
+        ))
+        .into());
+    }
+    let item = item_of(contract, &r)?;
     let (kind, q, vcpus) = match quantity {
         Some(q) => {
             let q = parse_quantity(q)?;
-            let item = contract
-                .items()
-                .find(|i| i.id.as_str() == r.item_id)
-                .ok_or_else(|| StoreError::NotFound(format!("line item {}", r.item_id)))?;
             let v = vcpus_of(item, q)?;
             ("resize", q.normalize().to_string(), (v > 0).then_some(v))
         }
         None => ("release", "0".to_owned(), None),
     };
-    let effective = at.unwrap_or(cx.now);
+    if kind == "release" {
+        if let Some(engine_ref) = r.engine_ref.clone() {
+            match plan(item, &r)? {
+                Plan::Host(_) => run(engine, move |e| e.delete_host(&engine_ref)).await?,
+                Plan::Volume(_) => run(engine, move |e| e.delete_volume(&engine_ref)).await?,
+                Plan::Nothing => {}
+            }
+        }
+    }
     let event = ResourceEvent {
         resource_id: r.id.clone(),
         seq: 0,
@@ -261,10 +423,40 @@ pub async fn change(
         json!({"from": r.quantity, "to": q, "effective_at": effective,
                "backdated": effective < cx.now, "reason": reason}),
     );
-    Ok(cx
+    let changed = cx
         .store
         .change_resource(&r.id, &event, vcpus, audit)
-        .await?)
+        .await?;
+    let Some(engine_ref) = changed.engine_ref.clone().filter(|_| kind == "resize") else {
+        return Ok(changed);
+    };
+    let applied = match plan(item, &changed)? {
+        Plan::Host(h) => {
+            run(engine, move |e| {
+                e.resize_host(&engine_ref, h.vcpus, h.memory_mib)
+            })
+            .await
+        }
+        Plan::Volume(v) => run(engine, move |e| e.resize_volume(&engine_ref, v.size_gib)).await,
+        Plan::Nothing => Ok(()),
+    };
+    if let Err(e) = applied {
+        let back = ResourceEvent {
+            quantity: r.quantity.clone(),
+            reason: format!("engine refused the resize, set back: {e}"),
+            ..event
+        };
+        let audit = cx.event(
+            "resource.resize",
+            &r.id,
+            json!({"from": changed.quantity, "to": r.quantity, "reason": back.reason}),
+        );
+        cx.store
+            .change_resource(&r.id, &back, (r.vcpus > 0).then_some(r.vcpus), audit)
+            .await?;
+        return Err(e);
+    }
+    Ok(changed)
 }
 
 /// Add a physical host to the inventory.
@@ -460,6 +652,7 @@ pub async fn request_change(
 /// approved and can be executed later with [`execute_change`].
 pub async fn decide_change(
     cx: Ctx<'_>,
+    engine: &Arc<dyn Engine>,
     contract: &Contract,
     id: &str,
     approve: bool,
@@ -476,7 +669,7 @@ pub async fn decide_change(
         .decide_change(id, state, cx.actor, cx.now, note, audit)
         .await?;
     if approve {
-        return execute_change(cx, contract, id).await;
+        return execute_change(cx, engine, contract, id).await;
     }
     Ok(c)
 }
@@ -484,6 +677,7 @@ pub async fn decide_change(
 /// Execute an approved change: make the resource change it asks for, then mark it executed.
 pub async fn execute_change(
     cx: Ctx<'_>,
+    engine: &Arc<dyn Engine>,
     contract: &Contract,
     id: &str,
 ) -> Result<govcloud_store::ChangeRequest, OpError> {
@@ -502,6 +696,7 @@ pub async fn execute_change(
         "create" => {
             create(
                 cx,
+                engine,
                 &c.contract_id,
                 contract,
                 NewResource {
@@ -521,7 +716,19 @@ pub async fn execute_change(
         kind => {
             let rid = c.resource_id.as_deref().unwrap_or_default();
             let q = (kind == "resize").then_some(c.quantity.as_str());
-            change(cx, contract, rid, q, c.effective_at, &reason, Some(id)).await?
+            change(
+                cx,
+                engine,
+                contract,
+                rid,
+                Change {
+                    quantity: q,
+                    at: c.effective_at,
+                    reason: &reason,
+                    change_id: Some(id),
+                },
+            )
+            .await?
         }
     };
     Ok(cx.store.mark_change_executed(id, &r.id, cx.now).await?)

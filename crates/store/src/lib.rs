@@ -673,6 +673,9 @@ pub trait Store: Send + Sync + 'static {
     async fn item_usage(&self, contract_id: &str, item_id: &str) -> Result<Option<ItemUsage>>;
     /// The same for every item of a contract, ordered by item id.
     async fn items_usage(&self, contract_id: &str) -> Result<Vec<ItemUsage>>;
+    /// Record the provisioning engine's handle of a resource (not audited: the resource's
+    /// creation is).
+    async fn set_resource_engine_ref(&self, id: &str, engine_ref: Option<&str>) -> Result<()>;
     async fn add_physical_host(&self, host: &PhysicalHost, audit: AuditEvent) -> Result<()>;
     /// Physical hosts with the vCPUs placed on each (active resources), ordered by name.
     async fn physical_hosts(&self) -> Result<Vec<(PhysicalHost, i64)>>;

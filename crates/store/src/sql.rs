@@ -761,6 +761,9 @@ macro_rules! impl_store {
             async fn items_usage(&self, contract_id: &str) -> $crate::Result<Vec<$crate::ItemUsage>> {
                 self.res_items_usage(contract_id).await
             }
+            async fn set_resource_engine_ref(&self, id: &str, engine_ref: Option<&str>) -> $crate::Result<()> {
+                self.res_set_engine_ref(id, engine_ref).await
+            }
             async fn add_physical_host(&self, h: &$crate::PhysicalHost, e: govcloud_domain::audit::AuditEvent) -> $crate::Result<()> {
                 self.res_add_physical_host(h, e).await
             }

@@ -717,6 +717,23 @@ macro_rules! impl_resources {
                 self.res_usage(contract_id, None).await
             }
 
+            pub(crate) async fn res_set_engine_ref(
+                &self,
+                id: &str,
+                engine_ref: Option<&str>,
+            ) -> $crate::Result<()> {
+                let n = sqlx::query("UPDATE resources SET engine_ref = $1 WHERE id = $2")
+                    .bind(engine_ref)
+                    .bind(id)
+                    .execute(&self.pool)
+                    .await?
+                    .rows_affected();
+                if n == 0 {
+                    return Err($crate::StoreError::NotFound(format!("resource {id}")));
+                }
+                Ok(())
+            }
+
             pub(crate) async fn res_add_physical_host(
                 &self,
                 h: &$crate::PhysicalHost,

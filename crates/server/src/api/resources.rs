@@ -185,6 +185,7 @@ pub async fn create_resource(
     let (stored, c) = state.contract().await?.ok_or_else(no_contract)?;
     let r = res::create(
         state.ctx(caller.user.name.as_str()),
+        &state.engine,
         &stored.id,
         &c,
         NewResource {
@@ -242,12 +243,15 @@ pub async fn resize_resource(
     let (_, c) = state.contract().await?.ok_or_else(no_contract)?;
     let r = res::change(
         state.ctx(caller.user.name.as_str()),
+        &state.engine,
         &c,
         &id,
-        Some(&req.quantity),
-        at,
-        req.reason.as_deref().unwrap_or(""),
-        None,
+        res::Change {
+            quantity: Some(&req.quantity),
+            at,
+            reason: req.reason.as_deref().unwrap_or(""),
+            change_id: None,
+        },
     )
     .await?;
     Ok(Json(dto(r, None)))
@@ -274,12 +278,15 @@ pub async fn release_resource(
     let (_, c) = state.contract().await?.ok_or_else(no_contract)?;
     let r = res::change(
         state.ctx(caller.user.name.as_str()),
+        &state.engine,
         &c,
         &id,
-        None,
-        at,
-        q.reason.as_deref().unwrap_or(""),
-        None,
+        res::Change {
+            quantity: None,
+            at,
+            reason: q.reason.as_deref().unwrap_or(""),
+            change_id: None,
+        },
     )
     .await?;
     Ok(Json(dto(r, None)))
@@ -615,6 +622,7 @@ pub async fn approve_change(
     let (_, c) = state.contract().await?.ok_or_else(no_contract)?;
     let ch = res::decide_change(
         state.ctx(caller.user.name.as_str()),
+        &state.engine,
         &c,
         &id,
         true,
@@ -637,6 +645,7 @@ pub async fn reject_change(
     let (_, c) = state.contract().await?.ok_or_else(no_contract)?;
     let ch = res::decide_change(
         state.ctx(caller.user.name.as_str()),
+        &state.engine,
         &c,
         &id,
         false,
@@ -657,7 +666,8 @@ pub async fn execute_change(
     ApiPath(id): ApiPath<String>,
 ) -> ApiResult<Json<ChangeDto>> {
     let (_, c) = state.contract().await?.ok_or_else(no_contract)?;
-    let ch = res::execute_change(state.ctx(caller.user.name.as_str()), &c, &id).await?;
+    let ch =
+        res::execute_change(state.ctx(caller.user.name.as_str()), &state.engine, &c, &id).await?;
     Ok(Json(change_dto(ch)))
 }
 

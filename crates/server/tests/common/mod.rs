@@ -64,6 +64,11 @@ impl App {
 }
 
 pub async fn spawn_app() -> App {
+    spawn_app_with_engine(Arc::new(govcloud_engine::ManualEngine::new())).await
+}
+
+/// The test server with a given provisioning engine.
+pub async fn spawn_app_with_engine(engine: Arc<dyn govcloud_engine::Engine>) -> App {
     let dir = tempfile::tempdir().unwrap();
     let store: Arc<dyn Store> = Arc::new(
         SqliteStore::open(&dir.path().join("govcloud.db"))
@@ -103,7 +108,7 @@ pub async fn spawn_app() -> App {
     )
     .await
     .unwrap();
-    let state = AppState::new(store.clone(), crypto, pki);
+    let state = AppState::new(store.clone(), crypto, pki).with_engine(engine);
     let router = app::router(state.clone());
     tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
     App {
