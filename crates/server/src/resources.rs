@@ -24,7 +24,62 @@ use crate::ops::{Ctx, OpError};
 enum Plan {
     Host(HostSpec),
     Volume(VolumeSpec),
+    /// Public or load-balancer IPs from a network's range (`spec.network`, default
+    /// `default`); with the manual engine the operator records the addresses in the spec.
+    Ips {
+        network: String,
+        count: u64,
+    },
     Nothing,
+}
+
+/// The engine reference of a set of addresses: `ips:<network>:<a>,<b>,…`.
+fn ips_ref(network: &str, ips: &[String]) -> String {
+    format!("ips:{network}:{}", ips.join(","))
+}
+
+fn parse_ips_ref(r: &str) -> Option<(String, Vec<String>)> {
+    let (network, list) = r.strip_prefix("ips:")?.split_once(':')?;
+    Some((
+        network.to_owned(),
+        list.split(',')
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+            .collect(),
+    ))
+}
+
+/// Bring a set of addresses to `count`: allocate the missing ones or release the extras.
+/// On failure, what this call allocated is given back.
+async fn adjust_ips(
+    engine: &Arc<dyn Engine>,
+    network: &str,
+    mut have: Vec<String>,
+    count: u64,
+) -> Result<Vec<String>, OpError> {
+    let mut new = Vec::new();
+    while (have.len() as u64) < count {
+        let net = network.to_owned();
+        match run(engine, move |e| e.allocate_ip(&net)).await {
+            Ok(ip) => {
+                new.push(ip.clone());
+                have.push(ip);
+            }
+            Err(err) => {
+                for ip in new {
+                    let net = network.to_owned();
+                    let _ = run(engine, move |e| e.release_ip(&net, &ip)).await;
+                }
+                return Err(err);
+            }
+        }
+    }
+    while (have.len() as u64) > count {
+        let ip = have.pop().unwrap_or_default();
+        let net = network.to_owned();
+        run(engine, move |e| e.release_ip(&net, &ip)).await?;
+    }
+    Ok(have)
 }
 
 fn spec_number(spec: &serde_json::Value, key: &str) -> Option<u64> {
@@ -35,7 +90,7 @@ fn spec_number(spec: &serde_json::Value, key: &str) -> Option<u64> {
     }
 }
 
-fn plan(item: &LineItem, r: &Resource) -> Result<Plan, OpError> {
+fn plan(item: &LineItem, r: &Resource, engine: &dyn Engine) -> Result<Plan, OpError> {
     let q: Decimal = r
         .quantity
         .parse()
@@ -72,6 +127,16 @@ fn plan(item: &LineItem, r: &Resource) -> Result<Plan, OpError> {
                 .and_then(|n| u32::try_from(n).ok())
                 .unwrap_or(*tier.iops_range().start()),
         }),
+        ResourceKind::PublicIp | ResourceKind::LoadBalancerIp if engine.name() != "manual" => {
+            Plan::Ips {
+                network: spec
+                    .get("network")
+                    .and_then(|n| n.as_str())
+                    .unwrap_or("default")
+                    .to_owned(),
+                count: whole(q)?,
+            }
+        }
         _ => Plan::Nothing,
     })
 }
@@ -305,9 +370,12 @@ pub async fn create(
                "effective_at": effective, "backdated": effective < cx.now, "reason": req.reason}),
     );
     let created = cx.store.create_resource(&resource, &event, audit).await?;
-    let provisioned = match plan(item, &created)? {
+    let provisioned = match plan(item, &created, engine.as_ref())? {
         Plan::Host(h) => run(engine, move |e| e.create_host(&h)).await.map(Some),
         Plan::Volume(v) => run(engine, move |e| e.create_volume(&v)).await.map(Some),
+        Plan::Ips { network, count } => adjust_ips(engine, &network, Vec::new(), count)
+            .await
+            .map(|ips| Some(ips_ref(&network, &ips))),
         Plan::Nothing => Ok(None),
     };
     match provisioned {
@@ -399,9 +467,14 @@ pub async fn change(
     };
     if kind == "release" {
         if let Some(engine_ref) = r.engine_ref.clone() {
-            match plan(item, &r)? {
+            match plan(item, &r, engine.as_ref())? {
                 Plan::Host(_) => run(engine, move |e| e.delete_host(&engine_ref)).await?,
                 Plan::Volume(_) => run(engine, move |e| e.delete_volume(&engine_ref)).await?,
+                Plan::Ips { .. } => {
+                    if let Some((network, ips)) = parse_ips_ref(&engine_ref) {
+                        adjust_ips(engine, &network, ips, 0).await?;
+                    }
+                }
                 Plan::Nothing => {}
             }
         }
@@ -430,7 +503,25 @@ pub async fn change(
     let Some(engine_ref) = changed.engine_ref.clone().filter(|_| kind == "resize") else {
         return Ok(changed);
     };
-    let applied = match plan(item, &changed)? {
+    let applied = match plan(item, &changed, engine.as_ref())? {
+        Plan::Ips { network, count } => {
+            let have = parse_ips_ref(&engine_ref)
+                .map(|(_, ips)| ips)
+                .unwrap_or_default();
+            match adjust_ips(engine, &network, have, count).await {
+                Ok(ips) => {
+                    let new_ref = ips_ref(&network, &ips);
+                    cx.store
+                        .set_resource_engine_ref(&r.id, Some(&new_ref))
+                        .await?;
+                    return Ok(Resource {
+                        engine_ref: Some(new_ref),
+                        ..changed
+                    });
+                }
+                Err(e) => Err(e),
+            }
+        }
         Plan::Host(h) => {
             run(engine, move |e| {
                 e.resize_host(&engine_ref, h.vcpus, h.memory_mib)

@@ -143,6 +143,63 @@ async fn hosts_and_volumes_follow_the_resources_in_libvirt() {
         assert_eq!(st, StatusCode::OK, "{body}");
         assert_eq!(view.describe(r).unwrap(), None, "{r} is gone from libvirt");
     }
+    // Public IPs come from the libvirt network's range, and follow resizes and release.
+    let (st, ip) = call(
+        &app,
+        Method::POST,
+        "/api/v1/resources",
+        Some(json!({"system": "jypt", "item": "p1-internet-ip", "quantity": "2"})),
+    )
+    .await;
+    assert_eq!(st, StatusCode::CREATED, "{ip}");
+    let addrs = |v: &Value| -> Vec<String> {
+        v["engine_ref"]
+            .as_str()
+            .unwrap()
+            .strip_prefix("ips:default:")
+            .unwrap()
+            .split(',')
+            .map(str::to_owned)
+            .collect()
+    };
+    let two = addrs(&ip);
+    assert_eq!(two.len(), 2);
+    assert_ne!(two[0], two[1]);
+    assert!(
+        two.iter().all(|a| a.parse::<std::net::Ipv4Addr>().is_ok()),
+        "{two:?}"
+    );
+    let iid = ip["id"].as_str().unwrap().to_owned();
+    let (st, r) = call(
+        &app,
+        Method::POST,
+        &format!("/api/v1/resources/{iid}/resize"),
+        Some(json!({"quantity": "3"})),
+    )
+    .await;
+    assert_eq!(st, StatusCode::OK, "{r}");
+    let three = addrs(&r);
+    assert_eq!(three.len(), 3);
+    assert_eq!(&three[..2], &two[..], "the first two stay");
+    let (st, _) = call(
+        &app,
+        Method::DELETE,
+        &format!("/api/v1/resources/{iid}"),
+        None,
+    )
+    .await;
+    assert_eq!(st, StatusCode::OK);
+    // Given back: libvirt hands the same addresses out again.
+    let again: Vec<String> = (0..3)
+        .map(|_| view.allocate_ip("default").unwrap())
+        .collect();
+    for a in &three {
+        assert!(again.contains(a), "{a} was released: {again:?}");
+    }
+    for a in &again {
+        view.release_ip("default", a).unwrap();
+    }
+
     // govcloud's history of the host: create, resize, release.
     let (_, h) = call(&app, Method::GET, &format!("/api/v1/resources/{hid}"), None).await;
     let kinds: Vec<&str> = h["history"]

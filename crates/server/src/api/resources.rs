@@ -76,6 +76,9 @@ pub struct ResourceDto {
     pub spec: serde_json::Value,
     pub host: Option<String>,
     pub vcpus: i64,
+    /// The provisioning engine's handle: a libvirt domain or volume, `ips:<network>:<a>,<b>`
+    /// for addresses, `manual:<name>` when the provider provisions by hand.
+    pub engine_ref: Option<String>,
     pub released: bool,
     pub created_at: String,
     pub created_by: String,
@@ -94,6 +97,7 @@ fn dto(r: Resource, events: Option<Vec<ResourceEvent>>) -> ResourceDto {
         quantity: r.quantity,
         host: r.host_id,
         vcpus: r.vcpus,
+        engine_ref: r.engine_ref,
         released: r.released,
         created_at: utc(r.created_at),
         created_by: r.created_by,
