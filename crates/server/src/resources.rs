@@ -187,13 +187,13 @@ pub struct NewResource<'a> {
     pub change_id: Option<&'a str>,
 }
 
-/// The line item `id` for `system` in `contract`, with its kind; refuses items of other
-/// systems and items that are not allocatable resources.
-pub fn item_for<'c>(
+/// The line item `id` of `system` in `contract`: refuses unknown systems and items, and
+/// items of another system.
+fn system_item<'c>(
     contract: &'c Contract,
     system: &str,
     id: &str,
-) -> Result<(&'c LineItem, ResourceKind), OpError> {
+) -> Result<&'c LineItem, OpError> {
     let sys = contract
         .systems
         .iter()
@@ -228,6 +228,17 @@ pub fn item_for<'c>(
             format!("line item {id} is not one of system {system}'s"),
         ));
     }
+    Ok(item)
+}
+
+/// The line item `id` for `system` in `contract`, with its kind; refuses items of other
+/// systems and items that are not allocatable resources.
+pub fn item_for<'c>(
+    contract: &'c Contract,
+    system: &str,
+    id: &str,
+) -> Result<(&'c LineItem, ResourceKind), OpError> {
+    let item = system_item(contract, system, id)?;
     let kind = rules::kind_of(item);
     if matches!(
         kind,
@@ -848,33 +859,7 @@ pub async fn record_occurrence(
         hosts,
         note,
     } = occ;
-    let sys = contract
-        .systems
-        .iter()
-        .find(|s| s.code.as_str() == system)
-        .ok_or_else(|| {
-            OpError::invalid(
-                "unknown_system",
-                format!("合同中没有业务系统 {system}"),
-                format!("the contract has no business system {system}"),
-            )
-        })?;
-    let line = contract
-        .items()
-        .find(|i| i.id.as_str() == item)
-        .filter(|i| match &i.system {
-            Some(s) => s == &sys.code,
-            None => contract
-                .package(i.package)
-                .is_some_and(|p| p.systems.contains(&sys.code)),
-        })
-        .ok_or_else(|| {
-            OpError::invalid(
-                "item_not_for_system",
-                format!("明细项 {item} 不属于业务系统 {system}"),
-                format!("line item {item} is not one of system {system}'s"),
-            )
-        })?;
+    let line = system_item(contract, system, item)?;
     if rules::kind_of(line) != ResourceKind::PerOccurrence {
         return Err(OpError::invalid(
             "not_per_occurrence",
