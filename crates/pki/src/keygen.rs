@@ -138,7 +138,8 @@ mod tests {
         ));
         assert!(matches!(
             decrypt_pem(
-                "-----BEGIN PRIVATE KEY-----\nMAA=\n-----END PRIVATE KEY-----\n",
+                &pkcs8::der::pem::encode_string("PRIVATE KEY", LineEnding::LF, &[0x30, 0x00])
+                    .unwrap(),
                 "x"
             ),
             Err(PkiError::Rejected(_))

@@ -562,12 +562,8 @@ fn done(fmt: Format, json: &serde_json::Value, sentence: &str) -> Result<()> {
 }
 
 fn rfc3339(field: &str, s: Option<&str>) -> Result<Option<chrono::DateTime<Utc>>> {
-    s.map(|s| {
-        chrono::DateTime::parse_from_rfc3339(s)
-            .map(|t| t.with_timezone(&Utc))
-            .map_err(|_| anyhow!("--{field} 应为 RFC 3339 时间，如 2026-07-01T00:00:00+08:00 / --{field} should be an RFC 3339 time"))
-    })
-    .transpose()
+    crate::api::parse_time(&format!("--{field}"), s)
+        .map_err(|e| anyhow!("{} / {}", e.body.message_zh, e.body.message_en))
 }
 
 /// The provisioning engine `serve --engine` names.

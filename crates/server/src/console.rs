@@ -590,11 +590,7 @@ async fn render_crypto(
             );
         }
     };
-    let month = state
-        .now()
-        .with_timezone(&chrono_tz::Asia::Shanghai)
-        .format("%Y-%m")
-        .to_string();
+    let month = crate::shanghai_month(state.now());
     let apps: Vec<_> = apps
         .iter()
         .filter(|a| a.id != ops::SERVICE_APP)
@@ -645,19 +641,10 @@ async fn crypto_create_app(
     parts: Parts,
     form: Result<Form<NewAppForm>, axum::extract::rejection::FormRejection>,
 ) -> Response {
-    let user = match viewer(&state, &parts).await {
+    let user = match manager(&state, &parts, "签发应用凭据").await {
         Ok(u) => u,
         Err(r) => return r,
     };
-    if !matches!(user.role, Role::Operator | Role::Admin) {
-        return message(
-            &state,
-            &user,
-            StatusCode::FORBIDDEN,
-            "无权操作",
-            "仅服务商运维与管理员可签发应用凭据。",
-        );
-    }
     let Ok(Form(f)) = form else {
         return render_crypto(&state, &user, None, Some("请填写应用名称".into())).await;
     };
@@ -753,7 +740,9 @@ async fn render_pki(
 }
 
 /// The operator check of the PKI forms.
-async fn pki_manager(state: &AppState, parts: &Parts) -> Result<User, Response> {
+/// The signed-in operator or admin; anyone else sees "only operators and admins may
+/// `what_zh`".
+async fn manager(state: &AppState, parts: &Parts, what_zh: &str) -> Result<User, Response> {
     let user = viewer(state, parts).await?;
     if !matches!(user.role, Role::Operator | Role::Admin) {
         return Err(message(
@@ -761,10 +750,14 @@ async fn pki_manager(state: &AppState, parts: &Parts) -> Result<User, Response> 
             &user,
             StatusCode::FORBIDDEN,
             "无权操作",
-            "仅服务商运维与管理员可签发或吊销证书。",
+            &format!("仅服务商运维与管理员可{what_zh}。"),
         ));
     }
     Ok(user)
+}
+
+async fn pki_manager(state: &AppState, parts: &Parts) -> Result<User, Response> {
+    manager(state, parts, "签发或吊销证书").await
 }
 
 #[derive(Deserialize)]
@@ -947,10 +940,7 @@ async fn render_gateway(
             );
         }
     };
-    let month = now
-        .with_timezone(&chrono_tz::Asia::Shanghai)
-        .format("%Y-%m")
-        .to_string();
+    let month = crate::shanghai_month(now);
     state.console.render(
         template,
         context! { viewer => Viewer::from(user), status, month, done, error,
@@ -970,19 +960,10 @@ async fn gateway_nodes(
     parts: Parts,
     form: Result<Form<NodeForm>, axum::extract::rejection::FormRejection>,
 ) -> Response {
-    let user = match viewer(&state, &parts).await {
+    let user = match manager(&state, &parts, "管理密码服务节点").await {
         Ok(u) => u,
         Err(r) => return r,
     };
-    if !matches!(user.role, Role::Operator | Role::Admin) {
-        return message(
-            &state,
-            &user,
-            StatusCode::FORBIDDEN,
-            "无权操作",
-            "仅服务商运维与管理员可管理密码服务节点。",
-        );
-    }
     let Ok(Form(f)) = form else {
         return render_gateway(
             &state,
@@ -1109,20 +1090,7 @@ async fn render_resources(
         .unwrap_or_default();
     let lines: Vec<_> = c
         .items()
-        .filter(|i| {
-            let serves = match &i.system {
-                Some(s) => s.as_str() == system,
-                None => c
-                    .package(i.package)
-                    .is_some_and(|p| p.systems.iter().any(|s| s.as_str() == system)),
-            };
-            use govcloud_domain::resources::{kind_of, ResourceKind};
-            serves
-                && !matches!(
-                    kind_of(i),
-                    ResourceKind::CryptoService | ResourceKind::PerOccurrence | ResourceKind::Other
-                )
-        })
+        .filter(|i| crate::resources::item_for(&c, &system, i.id.as_str()).is_ok())
         .map(|i| {
             let allocated = usage
                 .iter()

@@ -134,10 +134,7 @@ impl CryptoService {
 
     /// Count one operation by `app` (on `key_id`, or "" for keyless operations).
     pub fn count(&self, app: &App, key_id: &str, operation: &str, n: i64, now: DateTime<Utc>) {
-        let month = now
-            .with_timezone(&chrono_tz::Asia::Shanghai)
-            .format("%Y-%m")
-            .to_string();
+        let month = crate::shanghai_month(now);
         let k = UsageKey {
             app_id: app.id.clone(),
             key_id: key_id.to_owned(),

@@ -24,6 +24,13 @@ pub const BUNDLED_CONTRACT_NAME: &str = "catalog/bjggzy-2026.toml";
 /// The Chinese holiday calendar (see `catalog/calendar-cn.toml`).
 pub const CALENDAR: &str = include_str!("../../../catalog/calendar-cn.toml");
 
+/// The month `YYYY-MM` (Asia/Shanghai) a time falls in: the key of every monthly counter.
+pub fn shanghai_month(t: chrono::DateTime<chrono::Utc>) -> String {
+    t.with_timezone(&chrono_tz::Asia::Shanghai)
+        .format("%Y-%m")
+        .to_string()
+}
+
 /// A time as shown to people: Asia/Shanghai, to the second.
 pub fn shanghai_time(t: chrono::DateTime<chrono::Utc>) -> String {
     t.with_timezone(&chrono_tz::Asia::Shanghai)

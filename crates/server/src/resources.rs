@@ -256,6 +256,17 @@ pub fn item_for<'c>(
     Ok((item, kind))
 }
 
+/// A resource's spec: a JSON object (none given: empty).
+fn spec_object(spec: serde_json::Value) -> Result<serde_json::Value, OpError> {
+    match spec {
+        serde_json::Value::Null => Ok(json!({})),
+        v @ serde_json::Value::Object(_) => Ok(v),
+        _ => Err(rule(RuleError::Invalid(
+            "spec must be a JSON object".into(),
+        ))),
+    }
+}
+
 fn parse_quantity(s: &str) -> Result<Decimal, OpError> {
     Quantity::parse(s)
         .map(Quantity::value)
@@ -290,15 +301,7 @@ pub async fn create(
 ) -> Result<Resource, OpError> {
     let (item, kind) = item_for(contract, req.system, req.item)?;
     let quantity = parse_quantity(req.quantity)?;
-    let spec = match req.spec {
-        serde_json::Value::Null => json!({}),
-        v @ serde_json::Value::Object(_) => v,
-        _ => {
-            return Err(rule(RuleError::Invalid(
-                "spec must be a JSON object".into(),
-            )))
-        }
-    };
+    let spec = spec_object(req.spec)?;
     let vcpus = vcpus_of(item, quantity)?;
     let host_id = match (req.host, vcpus) {
         (Some(h), v) if v > 0 => {
@@ -458,6 +461,8 @@ pub async fn change(
         .await?
         .ok_or_else(|| StoreError::NotFound(format!("resource {id}")))?;
     let effective = at.unwrap_or(cx.now);
+    // The store refuses these too; checking first keeps the engine from deleting a host
+    // whose release the store would then refuse.
     if r.released {
         return Err(StoreError::Conflict(format!("resource {id} is released")).into());
     }
@@ -680,15 +685,7 @@ pub async fn request_change(
         Requested::Create(n) => {
             let (item, _) = item_for(contract, n.system, n.item)?;
             let q = parse_quantity(n.quantity)?;
-            let spec = match &n.spec {
-                serde_json::Value::Null => json!({}),
-                v @ serde_json::Value::Object(_) => v.clone(),
-                _ => {
-                    return Err(rule(RuleError::Invalid(
-                        "spec must be a JSON object".into(),
-                    )))
-                }
-            };
+            let spec = spec_object(n.spec.clone())?;
             (
                 "create",
                 None,

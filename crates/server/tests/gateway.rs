@@ -284,18 +284,23 @@ impl Setup {
             .collect()
     }
 
-    /// Requests per node counted in the gateway's Prometheus metrics.
-    async fn served_by(&self, gw: &str, node: &str) -> u64 {
-        let text = self
-            .http
+    /// The gateway's Prometheus metrics.
+    async fn metrics(&self, gw: &str) -> String {
+        self.http
             .get(format!("{gw}/metrics"))
             .send()
             .await
             .unwrap()
             .text()
             .await
-            .unwrap();
-        text.lines()
+            .unwrap()
+    }
+
+    /// Requests per node counted in the gateway's Prometheus metrics.
+    async fn served_by(&self, gw: &str, node: &str) -> u64 {
+        self.metrics(gw)
+            .await
+            .lines()
             .filter(|l| {
                 l.starts_with("govcloud_gateway_requests_total")
                     && l.contains(&format!("node=\"{node}\""))
@@ -412,15 +417,7 @@ async fn failover(s: Setup) {
     for w in workers {
         w.await.unwrap();
     }
-    let metrics = s
-        .http
-        .get(format!("{}/metrics", g.url))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = s.metrics(&g.url).await;
     let retries: Vec<&str> = metrics
         .lines()
         .filter(|l| l.starts_with("govcloud_gateway_retries_total"))
@@ -508,15 +505,7 @@ async fn an_app_over_its_limit_gets_429_while_another_is_unaffected() {
         assert_eq!(body["code"], "rate_limited");
         assert!(body["message_zh"].as_str().unwrap().contains("频率"));
     }
-    let metrics = s
-        .http
-        .get(format!("{}/metrics", g.url))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = s.metrics(&g.url).await;
     assert!(metrics.contains(
         "govcloud_gateway_errors_total{app=\"busy\",operation=\"hash\",code=\"rate_limited\"}"
     ));
@@ -829,15 +818,7 @@ async fn a_request_no_node_received_is_retried_on_another_and_refusals_open_the_
             .await;
         assert_eq!(st, 200, "{body}");
     }
-    let metrics = s
-        .http
-        .get(format!("{}/metrics", g.url))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = s.metrics(&g.url).await;
     let retried: u64 = metrics
         .lines()
         .filter(|l| {

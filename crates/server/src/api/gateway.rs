@@ -250,10 +250,7 @@ pub async fn status(store: &dyn Store, now: DateTime<Utc>) -> Result<GatewayStat
             }
         })
         .collect();
-    let month = now
-        .with_timezone(&chrono_tz::Asia::Shanghai)
-        .format("%Y-%m")
-        .to_string();
+    let month = crate::shanghai_month(now);
     let calls = month_calls(store, None).await?;
     let rules = store.app_rules().await?;
     let limits = store.app_limits().await?;

@@ -22,7 +22,7 @@ use utoipa_axum::routes;
 
 use crate::app::AppState;
 use crate::auth::{self, SESSION_COOKIE};
-use crate::error::ApiError;
+use crate::error::{ApiError, ApiResult};
 
 pub mod apps;
 pub mod audit;
@@ -392,6 +392,25 @@ pub fn parse_date(field: &str, s: &str) -> Result<chrono::NaiveDate, ApiError> {
             format!("{field} {s:?} is not a date like 2026-12-31"),
         )
     })
+}
+
+/// An optional RFC 3339 time from a request field, or a 400 naming the field.
+pub fn parse_time(
+    field: &str,
+    s: Option<&str>,
+) -> ApiResult<Option<chrono::DateTime<chrono::Utc>>> {
+    s.map(|s| {
+        chrono::DateTime::parse_from_rfc3339(s.trim())
+            .map(|t| t.with_timezone(&chrono::Utc))
+            .map_err(|_| {
+                ApiError::bad_request(
+                    "invalid_time",
+                    format!("{field} 应为 RFC 3339 时间，如 2026-07-01T00:00:00+08:00"),
+                    format!("{field} should be an RFC 3339 time like 2026-07-01T00:00:00+08:00"),
+                )
+            })
+    })
+    .transpose()
 }
 
 /// Times on the wire are RFC 3339 in UTC; people see Asia/Shanghai in the console.

@@ -5,7 +5,6 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
-use chrono::{DateTime, Utc};
 use govcloud_store::{Resource, ResourceEvent};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -142,21 +141,6 @@ pub async fn list_resources(
     ))
 }
 
-fn time(field: &str, s: Option<&str>) -> ApiResult<Option<DateTime<Utc>>> {
-    s.map(|s| {
-        DateTime::parse_from_rfc3339(s.trim())
-            .map(|t| t.with_timezone(&Utc))
-            .map_err(|_| {
-                ApiError::bad_request(
-                    "invalid_time",
-                    format!("{field} 应为 RFC 3339 时间，如 2026-07-01T00:00:00+08:00"),
-                    format!("{field} should be an RFC 3339 time like 2026-07-01T00:00:00+08:00"),
-                )
-            })
-    })
-    .transpose()
-}
-
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateResource {
@@ -185,7 +169,7 @@ pub async fn create_resource(
     caller: Auth<AppManagers>,
     ApiJson(req): ApiJson<CreateResource>,
 ) -> ApiResult<(StatusCode, Json<ResourceDto>)> {
-    let effective_from = time("effective_from", req.effective_from.as_deref())?;
+    let effective_from = super::parse_time("effective_from", req.effective_from.as_deref())?;
     let (stored, c) = state.contract().await?.ok_or_else(no_contract)?;
     let r = res::create(
         state.ctx(caller.user.name.as_str()),
@@ -243,7 +227,7 @@ pub async fn resize_resource(
     ApiPath(id): ApiPath<String>,
     ApiJson(req): ApiJson<ResizeResource>,
 ) -> ApiResult<Json<ResourceDto>> {
-    let at = time("effective_from", req.effective_from.as_deref())?;
+    let at = super::parse_time("effective_from", req.effective_from.as_deref())?;
     let (_, c) = state.contract().await?.ok_or_else(no_contract)?;
     let r = res::change(
         state.ctx(caller.user.name.as_str()),
@@ -278,7 +262,7 @@ pub async fn release_resource(
     ApiPath(id): ApiPath<String>,
     ApiQuery(q): ApiQuery<ReleaseQuery>,
 ) -> ApiResult<Json<ResourceDto>> {
-    let at = time("effective_to", q.effective_to.as_deref())?;
+    let at = super::parse_time("effective_to", q.effective_to.as_deref())?;
     let (_, c) = state.contract().await?.ok_or_else(no_contract)?;
     let r = res::change(
         state.ctx(caller.user.name.as_str()),
@@ -357,8 +341,8 @@ pub async fn usage(
     _caller: Auth<AnyRole>,
     ApiQuery(q): ApiQuery<UsageQuery>,
 ) -> ApiResult<Json<Vec<IntervalDto>>> {
-    let from = time("from", Some(&q.from))?.unwrap_or_default();
-    let to = time("to", Some(&q.to))?.unwrap_or_default();
+    let from = super::parse_time("from", Some(&q.from))?.unwrap_or_default();
+    let to = super::parse_time("to", Some(&q.to))?.unwrap_or_default();
     if to <= from {
         return Err(ApiError::bad_request(
             "invalid_window",
@@ -565,7 +549,7 @@ pub async fn request_change(
     caller: Auth<ChangeRequesters>,
     ApiJson(req): ApiJson<ChangeRequestBody>,
 ) -> ApiResult<(StatusCode, Json<ChangeDto>)> {
-    let effective_from = time("effective_from", req.effective_from.as_deref())?;
+    let effective_from = super::parse_time("effective_from", req.effective_from.as_deref())?;
     let (stored, c) = state.contract().await?.ok_or_else(no_contract)?;
     let requested = match req.kind.as_str() {
         "create" => res::Requested::Create(NewResource {
@@ -623,17 +607,7 @@ pub async fn approve_change(
     ApiPath(id): ApiPath<String>,
     ApiJson(req): ApiJson<DecisionBody>,
 ) -> ApiResult<Json<ChangeDto>> {
-    let (_, c) = state.contract().await?.ok_or_else(no_contract)?;
-    let ch = res::decide_change(
-        state.ctx(caller.user.name.as_str()),
-        &state.engine,
-        &c,
-        &id,
-        true,
-        req.note.as_deref(),
-    )
-    .await?;
-    Ok(Json(change_dto(ch)))
+    decide(&state, &caller, &id, true, req.note.as_deref()).await
 }
 
 /// The purchaser rejects a pending change.
@@ -646,14 +620,24 @@ pub async fn reject_change(
     ApiPath(id): ApiPath<String>,
     ApiJson(req): ApiJson<DecisionBody>,
 ) -> ApiResult<Json<ChangeDto>> {
+    decide(&state, &caller, &id, false, req.note.as_deref()).await
+}
+
+async fn decide(
+    state: &AppState,
+    caller: &Auth<Purchasers>,
+    id: &str,
+    approve: bool,
+    note: Option<&str>,
+) -> ApiResult<Json<ChangeDto>> {
     let (_, c) = state.contract().await?.ok_or_else(no_contract)?;
     let ch = res::decide_change(
         state.ctx(caller.user.name.as_str()),
         &state.engine,
         &c,
-        &id,
-        false,
-        req.note.as_deref(),
+        id,
+        approve,
+        note,
     )
     .await?;
     Ok(Json(change_dto(ch)))
@@ -740,7 +724,7 @@ pub async fn record_occurrence(
     caller: Auth<AppManagers>,
     ApiJson(req): ApiJson<RecordOccurrence>,
 ) -> ApiResult<(StatusCode, Json<OccurrenceDto>)> {
-    let at = time("performed_at", Some(&req.performed_at))?.unwrap_or_default();
+    let at = super::parse_time("performed_at", Some(&req.performed_at))?.unwrap_or_default();
     let (stored, c) = state.contract().await?.ok_or_else(no_contract)?;
     let o = res::record_occurrence(
         state.ctx(caller.user.name.as_str()),

@@ -430,26 +430,24 @@ impl Gateway {
     /// One round of active health checks (GET /healthz on every node, in parallel).
     pub async fn check_health(&self) {
         let timeout = self.cfg.health_interval.max(Duration::from_millis(200));
-        let checks = self.pool.nodes().into_iter().map(|n| {
+        let mut checks = tokio::task::JoinSet::new();
+        for n in self.pool.nodes() {
             let req = self
                 .client
                 .get(format!("{}/healthz", n.url))
                 .timeout(timeout);
-            async move {
+            checks.spawn(async move {
                 let ok = matches!(req.send().await, Ok(r) if r.status().is_success());
                 n.health(ok, Instant::now());
-            }
-        });
-        futures_join_all(checks).await;
+            });
+        }
+        checks.join_all().await;
     }
 
     fn count(&self, app: Option<&App>, operation: &str, answer: &Answer, latency: Duration) {
         let outcome = answer.outcome;
         let Some(app) = app else { return };
-        let month = Utc::now()
-            .with_timezone(&chrono_tz::Asia::Shanghai)
-            .format("%Y-%m")
-            .to_string();
+        let month = crate::shanghai_month(Utc::now());
         *self
             .calls
             .lock()
@@ -569,25 +567,6 @@ impl Gateway {
     }
 }
 
-/// Poll futures together on this task until all are done (the health checks of every
-/// node run concurrently without spawning).
-async fn futures_join_all<F: std::future::Future<Output = ()>>(fs: impl Iterator<Item = F>) {
-    let mut pending: Vec<std::pin::Pin<Box<F>>> = fs.map(Box::pin).collect();
-    std::future::poll_fn(|cx| {
-        pending.retain_mut(|f| f.as_mut().poll(cx).is_pending());
-        if pending.is_empty() {
-            std::task::Poll::Ready(())
-        } else {
-            std::task::Poll::Pending
-        }
-    })
-    .await;
-}
-
-fn error(status: StatusCode, code: &'static str, zh: String, en: String) -> ApiError {
-    ApiError::new(status, code, zh, en)
-}
-
 /// Request headers passed to the node.
 const FORWARDED: [HeaderName; 4] = [
     header::AUTHORIZATION,
@@ -642,8 +621,7 @@ async fn proxy(
     };
     let answer = match route {
         None => Answer::gateway(
-            error(
-                StatusCode::NOT_FOUND,
+            ApiError::new(StatusCode::NOT_FOUND,
                 "no_such_route",
                 format!("密码前置不提供此接口：{} {}", parts.method, parts.uri.path()),
                 format!(
@@ -724,11 +702,10 @@ async fn handle(
             "需要应用凭据：Authorization: Bearer gca_…"
         };
         return Answer::gateway(
-            error(
-                StatusCode::UNAUTHORIZED,
+            ApiError::new(StatusCode::UNAUTHORIZED,
                 "unauthenticated",
-                zh.into(),
-                "an app credential (Authorization: Bearer gca_…) that is known and not revoked is required".into(),
+                zh,
+                "an app credential (Authorization: Bearer gca_…) that is known and not revoked is required",
             ),
             Outcome::Rejected,
         );
@@ -736,7 +713,7 @@ async fn handle(
     let app = &entry.app;
     if app.disabled {
         return Answer::gateway(
-            error(
+            ApiError::new(
                 StatusCode::UNAUTHORIZED,
                 "credential_revoked",
                 format!("应用 {} 的凭据已停用", app.name),
@@ -768,7 +745,7 @@ async fn handle(
             ),
         };
         return Answer::gateway(
-            error(StatusCode::UNAUTHORIZED, code, zh, en),
+            ApiError::new(StatusCode::UNAUTHORIZED, code, zh, en),
             Outcome::Rejected,
         );
     }
@@ -776,7 +753,7 @@ async fn handle(
         Ok(b) => b,
         Err(_) => {
             return Answer::gateway(
-                error(
+                ApiError::new(
                     StatusCode::PAYLOAD_TOO_LARGE,
                     "payload_too_large",
                     format!("请求体超过 {} MiB 或未能读完", BODY_LIMIT >> 20),
@@ -830,7 +807,7 @@ async fn handle(
             ),
         };
         return Answer::gateway(
-            error(StatusCode::FORBIDDEN, code, zh, en),
+            ApiError::new(StatusCode::FORBIDDEN, code, zh, en),
             Outcome::Rejected,
         );
     }
@@ -843,7 +820,7 @@ async fn handle(
     if let Err(wait) = gw.limiter.take(&app.id, &limits, Instant::now()) {
         let secs = limiter::retry_after_secs(wait);
         let mut a = Answer::gateway(
-            error(
+            ApiError::new(
                 StatusCode::TOO_MANY_REQUESTS,
                 "rate_limited",
                 format!("应用 {} 超出调用频率限制，请 {secs} 秒后重试", app.name),
@@ -882,7 +859,7 @@ async fn forward(
                 )
             };
             let mut a = Answer::gateway(
-                error(
+                ApiError::new(
                     StatusCode::SERVICE_UNAVAILABLE,
                     "no_healthy_node",
                     format!("{zh}，请稍后重试"),
@@ -978,7 +955,7 @@ async fn forward(
                     )
                 };
                 tracing::warn!(node = %node.url, error = %e, code, "upstream call failed");
-                let mut a = Answer::gateway(error(status, code, zh, en), Outcome::Error);
+                let mut a = Answer::gateway(ApiError::new(status, code, zh, en), Outcome::Error);
                 a.node = node.url.clone();
                 return a;
             }
