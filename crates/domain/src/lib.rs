@@ -11,5 +11,6 @@ pub mod money;
 pub mod rating;
 pub mod resources;
 pub mod role;
+pub mod statement;
 
 pub use rust_decimal::Decimal;
