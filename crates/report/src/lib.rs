@@ -3,8 +3,24 @@
 //!
 //! The JSON is the statement of record; the XLSX and the PDF are renderings of it and are
 //! deterministic too (the same statement gives the same bytes).
+//!
+//! - [`json`]: `to_json` / `from_json`, the canonical bytes.
+//! - [`xlsx::xlsx`]: one sheet with numbers as numbers (`rust_xlsxwriter`), print-ready
+//!   (landscape A4, fit to width, header row repeated).
+//! - [`pdf::pdf`]: typst as a library with the template `templates/statement.typ`; the
+//!   statement goes in as a JSON file the template reads, so user text is never markup.
+//!   Noto Sans CJK SC (a GB2312 subset, `fonts/`) is built into the binary: no font
+//!   setup on any machine; characters outside the subset print as a blank box (tofu).
+//!
+//! Both renderings show the lines grouped by category in the order the categories first
+//! appear, each group followed by its 小计, then 合计 and 大写金额.
+
+use govcloud_domain::statement::{Line, Statement};
+use rust_decimal::Decimal;
 
 pub mod json;
+pub mod pdf;
+pub mod xlsx;
 
 /// Why a document could not be produced or read.
 #[derive(Debug, thiserror::Error)]
@@ -15,4 +31,47 @@ pub enum ReportError {
     /// A renderer failed (a defect or a resource problem, not user input).
     #[error("{what} rendering failed: {detail}")]
     Render { what: &'static str, detail: String },
+}
+
+/// The line printed on a statement any of whose prices is a demo price.
+pub const DEMO_WARNING: &str = "演示价格：本明细使用演示单价，仅供演示和测试，不作为结算依据。";
+
+/// The lines of one category 类别 and its 小计.
+pub(crate) struct Group<'a> {
+    pub category: &'a str,
+    pub lines: Vec<&'a Line>,
+    /// The statement's subtotal for the category (the lines' sum if it has none).
+    pub amount: Decimal,
+}
+
+/// The lines grouped by category, categories in order of first appearance.
+pub(crate) fn groups(s: &Statement) -> Vec<Group<'_>> {
+    let mut out: Vec<Group<'_>> = Vec::new();
+    for l in &s.lines {
+        match out.iter_mut().find(|g| g.category == l.category) {
+            Some(g) => g.lines.push(l),
+            None => out.push(Group {
+                category: &l.category,
+                lines: vec![l],
+                amount: Decimal::ZERO,
+            }),
+        }
+    }
+    for g in &mut out {
+        g.amount = s
+            .subtotals
+            .iter()
+            .find(|x| x.category == g.category)
+            .map(|x| x.amount)
+            .unwrap_or_else(|| g.lines.iter().map(|l| l.amount).sum());
+    }
+    out
+}
+
+/// Width of `s` in terminal/spreadsheet columns: CJK characters count two.
+pub(crate) fn display_width(s: &str) -> usize {
+    s.split('\n')
+        .map(unicode_width::UnicodeWidthStr::width)
+        .max()
+        .unwrap_or(0)
 }

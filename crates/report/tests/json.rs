@@ -7,7 +7,11 @@ fn canonical_json_round_trips_byte_for_byte() {
     for pkg in 1..=5 {
         let s = common::sample(pkg);
         let bytes = to_json(&s);
-        assert_eq!(to_json(&s), bytes, "package {pkg}: same statement, same bytes");
+        assert_eq!(
+            to_json(&s),
+            bytes,
+            "package {pkg}: same statement, same bytes"
+        );
         let back = from_json(&bytes).unwrap();
         assert_eq!(back, s, "package {pkg}");
         assert_eq!(to_json(&back), bytes);
@@ -30,7 +34,12 @@ fn the_documented_fields_are_there_with_money_as_strings() {
     // A price change on 16 December splits the first item into two lines.
     let first = v["lines"][0]["item"].as_str().unwrap();
     assert_eq!(
-        v["lines"].as_array().unwrap().iter().filter(|l| l["item"] == first).count(),
+        v["lines"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|l| l["item"] == first)
+            .count(),
         2
     );
 }

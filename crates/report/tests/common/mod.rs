@@ -90,3 +90,55 @@ pub fn sample(pkg: u8) -> Statement {
     })
     .unwrap()
 }
+
+/// Text that would be markup, code or an escape somewhere: typst (`#`, `$`, `*`, `]`,
+/// `#eval`), XML/HTML (`<`, `&`), JSON (`"`, `\`), spreadsheet formulas (`=`).
+#[allow(dead_code)]
+pub const HOSTILE: &str =
+    r#"#eval("1") $x^2$ *粗* _斜_ ] [ \ \\ "引号" <b>&amp; =SUM(A1) @x `y` // 注释 /* c */"#;
+
+/// `sample(1)` with [`HOSTILE`] in the spec and name of its first line, the system name,
+/// a detail label and an SLA value.
+#[allow(dead_code)]
+pub fn hostile() -> Statement {
+    let mut s = sample(1);
+    s.lines[0].spec = format!("规格 {HOSTILE}");
+    s.lines[0].name = HOSTILE.to_owned();
+    s.system_name = format!("系统{HOSTILE}");
+    s.details[0].label = HOSTILE.to_owned();
+    s.sla[0].value = HOSTILE.to_owned();
+    s
+}
+
+/// Run `tool args…` and return its stdout, or `None` when the tool is not installed
+/// (allowed only outside CI: CI installs poppler-utils).
+#[allow(dead_code)]
+pub fn run_tool(tool: &str, args: &[&std::ffi::OsStr]) -> Option<String> {
+    match std::process::Command::new(tool).args(args).output() {
+        Ok(out) => {
+            assert!(
+                out.status.success(),
+                "{tool} failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            Some(String::from_utf8(out.stdout).expect("UTF-8 output"))
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            assert!(
+                std::env::var_os("CI").is_none(),
+                "{tool} is missing on CI (apt-get install poppler-utils)"
+            );
+            eprintln!("{tool} is not installed: check skipped (apt-get install poppler-utils)");
+            None
+        }
+        Err(e) => panic!("{tool}: {e}"),
+    }
+}
+
+/// With `GOVCLOUD_REPORT_DUMP=dir`, keep a rendered document there to look at.
+#[allow(dead_code)]
+pub fn dump(name: &str, bytes: &[u8]) {
+    if let Some(dir) = std::env::var_os("GOVCLOUD_REPORT_DUMP") {
+        std::fs::write(std::path::Path::new(&dir).join(name), bytes).unwrap();
+    }
+}

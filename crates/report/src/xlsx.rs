@@ -1,0 +1,392 @@
+//! The statement as an Excel workbook (one sheet, 月度服务明细) a purchaser can file and
+//! print: header block, the lines grouped by category with 小计 rows, 合计 with 大写金额,
+//! the rating rule, 附列 and service levels, and a signature block.
+//!
+//! Numbers are numbers (money `#,##0.00`, quantities four decimals, days two), so the
+//! purchaser can check sums in the sheet. The only instant in the file, the document's
+//! creation time, is the statement's last day: the same statement gives the same bytes.
+
+use chrono::Datelike;
+use govcloud_domain::catalog::Billing;
+use govcloud_domain::statement::{Line, Statement};
+use rust_decimal::Decimal;
+use rust_xlsxwriter::{
+    Color, DocProperties, ExcelDateTime, Format, FormatAlign, FormatBorder, Workbook, Worksheet,
+    XlsxError,
+};
+
+use crate::{display_width, groups, ReportError};
+
+/// The sheet's name (and title).
+pub const TITLE: &str = "月度服务明细";
+
+const HEADERS: [&str; 11] = [
+    "序号",
+    "类别",
+    "服务内容",
+    "规格",
+    "单位",
+    "合同数量",
+    "实际提供",
+    "服务天数",
+    "单价（元）",
+    "计价方式",
+    "金额（元）",
+];
+/// Columns whose text wraps, with the widest they may grow (in Excel width units).
+const MAX_WIDTH: [f64; 11] = [
+    6.0, 14.0, 22.0, 44.0, 10.0, 12.0, 12.0, 10.0, 14.0, 10.0, 16.0,
+];
+const MIN_WIDTH: [f64; 11] = [5.0, 8.0, 12.0, 20.0, 6.0, 10.0, 10.0, 9.0, 12.0, 9.0, 14.0];
+const LAST_COL: u16 = 10;
+const FONT: &str = "宋体";
+
+fn err(e: XlsxError) -> ReportError {
+    ReportError::Render {
+        what: "XLSX",
+        detail: e.to_string(),
+    }
+}
+
+/// An exact decimal as the nearest `f64` (the only way a number goes into a cell). Parsing
+/// the decimal's text is correctly rounded, unlike arithmetic conversions.
+fn num(d: Decimal) -> f64 {
+    d.to_string().parse().unwrap_or(0.0)
+}
+
+/// The formats of the sheet, all in one font.
+struct Formats {
+    title: Format,
+    label: Format,
+    value: Format,
+    warn: Format,
+    head: Format,
+    text: Format,
+    wrap: Format,
+    center: Format,
+    qty4: Format,
+    count: Format,
+    days: Format,
+    money: Format,
+    sub_label: Format,
+    sub_money: Format,
+    total_label: Format,
+    total_money: Format,
+    section: Format,
+    note: Format,
+    int: Format,
+}
+
+impl Formats {
+    fn new() -> Self {
+        let base = Format::new().set_font_name(FONT).set_font_size(10.5);
+        let cell = base
+            .clone()
+            .set_border(FormatBorder::Thin)
+            .set_align(FormatAlign::VerticalCenter);
+        let bold = |f: &Format| f.clone().set_bold();
+        let num =
+            |f: &Format, fmt: &str| f.clone().set_num_format(fmt).set_align(FormatAlign::Right);
+        let sub = bold(&cell).set_background_color(Color::RGB(0xF2F2F2));
+        let total = bold(&cell).set_background_color(Color::RGB(0xD9E1F2));
+        Formats {
+            title: bold(&base)
+                .set_font_size(18)
+                .set_align(FormatAlign::Center)
+                .set_align(FormatAlign::VerticalCenter),
+            label: bold(&base),
+            value: base.clone().set_text_wrap().set_align(FormatAlign::Top),
+            warn: bold(&base).set_font_color(Color::RGB(0xC00000)),
+            head: bold(&cell)
+                .set_text_wrap()
+                .set_align(FormatAlign::Center)
+                .set_background_color(Color::RGB(0xD9E1F2)),
+            text: cell.clone(),
+            wrap: cell.clone().set_text_wrap(),
+            center: cell.clone().set_align(FormatAlign::Center),
+            qty4: num(&cell, "#,##0.0000"),
+            count: num(&cell, "#,##0"),
+            days: num(&cell, "0.00"),
+            money: num(&cell, "#,##0.00"),
+            sub_label: sub.clone().set_align(FormatAlign::Right),
+            sub_money: num(&sub, "#,##0.00"),
+            total_label: total.clone().set_align(FormatAlign::Right),
+            total_money: num(&total, "#,##0.00"),
+            section: bold(&base).set_font_size(12),
+            note: base
+                .clone()
+                .set_text_wrap()
+                .set_align(FormatAlign::Top)
+                .set_align(FormatAlign::Left),
+            int: num(&base, "#,##0"),
+        }
+    }
+}
+
+/// A quantity's own format: as many decimals as the contract wrote (`2000`, `0.5`).
+fn contracted_format(f: &Formats, q: Decimal) -> Format {
+    match q.normalize().scale() {
+        0 => f.count.clone(),
+        n => f
+            .count
+            .clone()
+            .set_num_format(format!("#,##0.{}", "0".repeat(n as usize))),
+    }
+}
+
+/// Column widths from the table's content: CJK characters count two units, clamped to
+/// the column's range (long text wraps instead).
+fn column_widths(s: &Statement) -> [f64; 11] {
+    let mut w = [0usize; 11];
+    for (i, h) in HEADERS.iter().enumerate() {
+        w[i] = display_width(h);
+    }
+    for l in &s.lines {
+        let cells = [
+            display_width(&l.category),
+            display_width(&l.name),
+            display_width(&l.spec),
+            display_width(&l.unit),
+            display_width(l.billing.code()),
+        ];
+        for (col, cw) in [1, 2, 3, 4, 9].into_iter().zip(cells) {
+            w[col] = w[col].max(cw);
+        }
+    }
+    let mut out = [0.0; 11];
+    for i in 0..11 {
+        out[i] = (w[i] as f64 + 2.0).clamp(MIN_WIDTH[i], MAX_WIDTH[i]);
+    }
+    out
+}
+
+/// Rows a text needs in a wrapped cell `width` units wide (an estimate: Excel does not
+/// size merged cells' rows itself).
+fn rows_needed(text: &str, width: f64) -> f64 {
+    let per_row = (width - 1.0).max(1.0);
+    text.split('\n')
+        .map(|part| (display_width(part) as f64 / per_row).ceil().max(1.0))
+        .sum()
+}
+
+struct Sheet<'a> {
+    ws: &'a mut Worksheet,
+    f: Formats,
+    widths: [f64; 11],
+    row: u32,
+}
+
+impl Sheet<'_> {
+    /// A label in A:B and a wrapped value over C:K.
+    fn pair(&mut self, label: &str, value: &str) -> Result<(), XlsxError> {
+        self.ws
+            .merge_range(self.row, 0, self.row, 1, label, &self.f.label)?;
+        self.ws
+            .merge_range(self.row, 2, self.row, LAST_COL, value, &self.f.value)?;
+        self.fit_merged(value, 2);
+        self.row += 1;
+        Ok(())
+    }
+
+    /// Set the row's height for `text` wrapped across columns `from..=K`.
+    fn fit_merged(&mut self, text: &str, from: usize) {
+        let width: f64 = self.widths[from..].iter().sum();
+        let rows = rows_needed(text, width);
+        if rows > 1.0 {
+            // Merged cells are not auto-fitted by Excel: size the row (14 pt a line of 10.5 pt text).
+            let _ = self.ws.set_row_height(self.row, rows * 14.0 + 2.0);
+        }
+    }
+
+    fn section(&mut self, title: &str) -> Result<(), XlsxError> {
+        self.row += 1;
+        self.ws
+            .write_string_with_format(self.row, 0, title, &self.f.section)?;
+        self.row += 1;
+        Ok(())
+    }
+
+    fn line(&mut self, n: usize, l: &Line) -> Result<(), XlsxError> {
+        let (r, f) = (self.row, &self.f);
+        let ws = &mut *self.ws;
+        ws.write_number_with_format(r, 0, n as f64, &f.center)?;
+        ws.write_string_with_format(r, 1, &l.category, &f.wrap)?;
+        ws.write_string_with_format(r, 2, &l.name, &f.wrap)?;
+        ws.write_string_with_format(r, 3, &l.spec, &f.wrap)?;
+        ws.write_string_with_format(r, 4, &l.unit, &f.center)?;
+        ws.write_number_with_format(r, 5, num(l.contracted), &contracted_format(f, l.contracted))?;
+        let qty = if l.billing == Billing::PerOccurrence {
+            &f.count
+        } else {
+            &f.qty4
+        };
+        ws.write_number_with_format(r, 6, num(l.quantity), qty)?;
+        match l.days {
+            Some(d) => ws.write_number_with_format(r, 7, num(d), &f.days)?,
+            None => ws.write_blank(r, 7, &f.text)?,
+        };
+        match l.unit_price {
+            Some(p) => ws.write_number_with_format(r, 8, num(p), &f.money)?,
+            None => ws.write_blank(r, 8, &f.text)?,
+        };
+        ws.write_string_with_format(r, 9, l.billing.code(), &f.center)?;
+        ws.write_number_with_format(r, 10, num(l.amount), &f.money)?;
+        self.row += 1;
+        Ok(())
+    }
+}
+
+/// Render `s` as XLSX bytes.
+pub fn xlsx(s: &Statement) -> Result<Vec<u8>, ReportError> {
+    let mut wb = Workbook::new();
+    // The creation time is the statement's last day (00:00 UTC), not the time of rendering.
+    let end = s.period_to;
+    let created = ExcelDateTime::from_ymd(
+        u16::try_from(end.year()).unwrap_or(2000),
+        end.month() as u8,
+        end.day() as u8,
+    )
+    .map_err(err)?;
+    wb.set_properties(
+        &DocProperties::new()
+            .set_title(format!(
+                "{TITLE} {} 第{}包 {}",
+                s.month, s.package, s.system_name
+            ))
+            .set_subject(&s.contract_name)
+            .set_author(&s.provider)
+            .set_company(&s.provider)
+            .set_creation_datetime(&created),
+    );
+    let ws = wb.add_worksheet();
+    ws.set_name(TITLE).map_err(err)?;
+    let widths = column_widths(s);
+    for (i, w) in widths.iter().enumerate() {
+        ws.set_column_width(i as u16, *w).map_err(err)?;
+    }
+    let mut sh = Sheet {
+        ws,
+        f: Formats::new(),
+        widths,
+        row: 0,
+    };
+    fill(&mut sh, s).map_err(err)?;
+    wb.save_to_buffer().map_err(err)
+}
+
+fn fill(sh: &mut Sheet<'_>, s: &Statement) -> Result<(), XlsxError> {
+    sh.ws.merge_range(0, 0, 0, LAST_COL, TITLE, &sh.f.title)?;
+    sh.ws.set_row_height(0, 30)?;
+    sh.row = 2;
+    sh.pair("合同", &format!("{}（{}）", s.contract_name, s.contract_id))?;
+    sh.pair("包", &format!("第{}包 {}", s.package, s.package_name))?;
+    sh.pair("业务系统", &format!("{}（{}）", s.system_name, s.system))?;
+    sh.pair(
+        "服务期间",
+        &format!(
+            "{} 至 {}",
+            s.period_from.format("%Y-%m-%d"),
+            s.period_to.format("%Y-%m-%d")
+        ),
+    )?;
+    sh.pair("服务商", &s.provider)?;
+    sh.pair("采购人", &s.purchaser)?;
+    sh.pair("版本", &format!("第 {} 版", s.version))?;
+    if s.demo_prices {
+        sh.ws
+            .merge_range(sh.row, 0, sh.row, LAST_COL, crate::DEMO_WARNING, &sh.f.warn)?;
+        sh.row += 1;
+    }
+    sh.row += 1;
+
+    // The table: its header row is frozen on screen and repeated on every printed page.
+    let head = sh.row;
+    for (c, h) in HEADERS.iter().enumerate() {
+        sh.ws
+            .write_string_with_format(head, c as u16, *h, &sh.f.head)?;
+    }
+    sh.ws.set_freeze_panes(head + 1, 0)?;
+    sh.ws.set_repeat_rows(head, head)?;
+    sh.row += 1;
+    let mut n = 0;
+    for g in groups(s) {
+        for l in &g.lines {
+            n += 1;
+            sh.line(n, l)?;
+        }
+        sh.ws.merge_range(
+            sh.row,
+            0,
+            sh.row,
+            LAST_COL - 1,
+            &format!("{} 小计", g.category),
+            &sh.f.sub_label,
+        )?;
+        sh.ws
+            .write_number_with_format(sh.row, LAST_COL, num(g.amount), &sh.f.sub_money)?;
+        sh.row += 1;
+    }
+    sh.ws
+        .merge_range(sh.row, 0, sh.row, LAST_COL - 1, "合计", &sh.f.total_label)?;
+    sh.ws
+        .write_number_with_format(sh.row, LAST_COL, num(s.total), &sh.f.total_money)?;
+    sh.row += 1;
+    sh.ws
+        .merge_range(sh.row, 0, sh.row, 1, "大写金额", &sh.f.total_label)?;
+    sh.ws.merge_range(
+        sh.row,
+        2,
+        sh.row,
+        LAST_COL,
+        &format!("人民币{}", s.total_in_capitals),
+        &sh.f.total_label.clone().set_align(FormatAlign::Left),
+    )?;
+    sh.row += 1;
+
+    sh.section("计价规则")?;
+    sh.ws
+        .merge_range(sh.row, 0, sh.row, LAST_COL, &s.rule_zh, &sh.f.note)?;
+    sh.fit_merged(&s.rule_zh, 0);
+    sh.row += 1;
+
+    if !s.details.is_empty() {
+        sh.section("附列（仅供参考，不另计费）")?;
+        for d in &s.details {
+            sh.ws
+                .merge_range(sh.row, 0, sh.row, 2, &d.label, &sh.f.value)?;
+            sh.ws
+                .write_number_with_format(sh.row, 3, d.value as f64, &sh.f.int)?;
+            sh.row += 1;
+        }
+    }
+    if !s.sla.is_empty() {
+        sh.section("服务水平")?;
+        for x in &s.sla {
+            sh.ws
+                .merge_range(sh.row, 0, sh.row, 2, &x.label, &sh.f.value)?;
+            sh.ws
+                .write_string_with_format(sh.row, 3, &x.value, &sh.f.value)?;
+            sh.row += 1;
+        }
+    }
+
+    sh.row += 2;
+    let r = sh.row;
+    sh.ws
+        .write_string_with_format(r, 1, "服务商（盖章）：", &sh.f.label)?;
+    sh.ws
+        .write_string_with_format(r, 6, "采购人确认（盖章）：", &sh.f.label)?;
+    sh.ws
+        .write_string_with_format(r + 3, 1, "日期：", &sh.f.label)?;
+    sh.ws
+        .write_string_with_format(r + 3, 6, "日期：", &sh.f.label)?;
+
+    sh.ws
+        .set_landscape()
+        .set_paper_size(9) // A4
+        .set_print_fit_to_pages(1, 0)
+        .set_print_center_horizontally(true)
+        .set_margins(0.5, 0.5, 0.6, 0.6, 0.3, 0.3)
+        .set_footer("&C第 &P 页 / 共 &N 页");
+    Ok(())
+}
