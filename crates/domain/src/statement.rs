@@ -206,14 +206,7 @@ pub fn build(input: &Input<'_>) -> Result<Statement, StatementError> {
             Billing::PerOccurrence => {
                 let n = input.occurrences.get(id).copied().unwrap_or(0);
                 match (n, latest) {
-                    (0, p) => lines.push(line(
-                        Decimal::ZERO,
-                        None,
-                        p,
-                        None,
-                        None,
-                        money0(),
-                    )),
+                    (0, p) => lines.push(line(Decimal::ZERO, None, p, None, None, money0())),
                     (n, Some(p)) => lines.push(line(
                         Decimal::from(n),
                         None,
@@ -251,14 +244,7 @@ pub fn build(input: &Input<'_>) -> Result<Statement, StatementError> {
                     e => e.into(),
                 })?;
                 if rated.is_empty() {
-                    lines.push(line(
-                        zero(4),
-                        Some(zero(2)),
-                        latest,
-                        None,
-                        None,
-                        money0(),
-                    ));
+                    lines.push(line(zero(4), Some(zero(2)), latest, None, None, money0()));
                 }
                 for r in rated {
                     // Show the price as procured (元/年 stays per year).
@@ -482,11 +468,7 @@ mod tests {
     }
 
     fn run(c: &Contract, pkg: u8, sys: &str, f: &Fixture, y: i32, m: u32) -> Statement {
-        let package = c
-            .packages
-            .iter()
-            .find(|p| p.number.get() == pkg)
-            .unwrap();
+        let package = c.packages.iter().find(|p| p.number.get() == pkg).unwrap();
         let system = c.systems.iter().find(|s| s.code.as_str() == sys).unwrap();
         build(&Input {
             contract: c,
@@ -560,7 +542,10 @@ mod tests {
         assert_eq!(s.total, d("155.00"));
         assert_eq!(s.total.to_string(), "155.00");
         assert_eq!(s.total_in_capitals, "壹佰伍拾伍元整");
-        assert_eq!(s.subtotals.iter().map(|x| x.amount).sum::<Decimal>(), s.total);
+        assert_eq!(
+            s.subtotals.iter().map(|x| x.amount).sum::<Decimal>(),
+            s.total
+        );
         assert_eq!(s.period_from, NaiveDate::from_ymd_opt(2026, 12, 1).unwrap());
         assert_eq!(s.period_to, NaiveDate::from_ymd_opt(2026, 12, 31).unwrap());
         assert_eq!(s.month, "2026-12");
