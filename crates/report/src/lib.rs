@@ -16,7 +16,7 @@
 //! appear, each group followed by its 小计, then 合计 and 大写金额.
 
 use govcloud_domain::statement::{Line, Statement};
-use rust_decimal::Decimal;
+use rust_decimal::{Decimal, RoundingStrategy};
 
 pub mod json;
 pub mod pdf;
@@ -74,4 +74,56 @@ pub(crate) fn display_width(s: &str) -> usize {
         .map(unicode_width::UnicodeWidthStr::width)
         .max()
         .unwrap_or(0)
+}
+
+/// `d` with `dp` decimals (half away from zero) and thousands separated: 12,345.6789.
+pub(crate) fn grouped(d: Decimal, dp: u32) -> String {
+    let r = d.round_dp_with_strategy(dp, RoundingStrategy::MidpointAwayFromZero);
+    let s = format!("{:.*}", dp as usize, r.abs());
+    let (int, frac) = s
+        .split_once('.')
+        .map_or((&s[..], None), |(i, f)| (i, Some(f)));
+    let mut out = String::new();
+    if r.is_sign_negative() && !r.is_zero() {
+        out.push('-');
+    }
+    for (i, ch) in int.chars().enumerate() {
+        if i > 0 && (int.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(ch);
+    }
+    if let Some(f) = frac {
+        out.push('.');
+        out.push_str(f);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn d(s: &str) -> Decimal {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn numbers_are_grouped_and_rounded_half_away_from_zero() {
+        assert_eq!(grouped(d("1234567.891"), 2), "1,234,567.89");
+        assert_eq!(grouped(d("1000"), 4), "1,000.0000");
+        assert_eq!(grouped(d("999"), 0), "999");
+        assert_eq!(grouped(d("0.125"), 2), "0.13");
+        assert_eq!(grouped(d("-1234.5"), 0), "-1,235");
+        assert_eq!(grouped(d("-0.001"), 2), "0.00");
+        assert_eq!(grouped(d("100000"), 0), "100,000");
+    }
+
+    #[test]
+    fn chinese_counts_two_columns() {
+        assert_eq!(display_width("vCPU"), 4);
+        assert_eq!(display_width("服务内容"), 8);
+        assert_eq!(display_width("单价（元）"), 10);
+        assert_eq!(display_width("长的一行\nab"), 8);
+    }
 }

@@ -19,7 +19,7 @@ use chrono::Datelike;
 use govcloud_domain::catalog::Billing;
 use govcloud_domain::money::format_yuan;
 use govcloud_domain::statement::{Line, Statement};
-use rust_decimal::{Decimal, RoundingStrategy};
+use rust_decimal::Decimal;
 use serde::Serialize;
 use typst::diag::{FileError, FileResult, SourceDiagnostic};
 use typst::foundations::{Bytes, Datetime, Smart};
@@ -30,7 +30,7 @@ use typst::{Library, LibraryExt, World};
 use typst_layout::PagedDocument;
 use typst_pdf::{PdfOptions, Timestamp};
 
-use crate::{groups, ReportError, DEMO_WARNING};
+use crate::{grouped, groups, ReportError, DEMO_WARNING};
 
 const TEMPLATE: &str = include_str!("../templates/statement.typ");
 const FONT_REGULAR: &[u8] = include_bytes!("../fonts/NotoSansSC-Regular-subset.otf");
@@ -97,30 +97,6 @@ struct DataLine {
     amount: String,
 }
 
-/// `d` with `dp` decimals (half away from zero) and thousands separated: 12,345.6789.
-fn grouped(d: Decimal, dp: u32) -> String {
-    let r = d.round_dp_with_strategy(dp, RoundingStrategy::MidpointAwayFromZero);
-    let s = format!("{:.*}", dp as usize, r.abs());
-    let (int, frac) = s
-        .split_once('.')
-        .map_or((&s[..], None), |(i, f)| (i, Some(f)));
-    let mut out = String::new();
-    if r.is_sign_negative() && !r.is_zero() {
-        out.push('-');
-    }
-    for (i, ch) in int.chars().enumerate() {
-        if i > 0 && (int.len() - i) % 3 == 0 {
-            out.push(',');
-        }
-        out.push(ch);
-    }
-    if let Some(f) = frac {
-        out.push('.');
-        out.push_str(f);
-    }
-    out
-}
-
 fn data_line(n: usize, l: &Line) -> DataLine {
     DataLine {
         n: n.to_string(),
@@ -154,7 +130,8 @@ fn data(s: &Statement) -> Data {
         provider: s.provider.clone(),
         heading: "月度服务明细",
         month: format!("{} · 第 {} 版", s.month, s.version),
-        footer: format!("{} · {}", s.contract_id, s.system_name),
+        // Identifiers only (short, never wrapping into the page number).
+        footer: format!("{} · 第{}包 · {}", s.contract_id, s.package, s.system),
         header: vec![
             pair("合同", format!("{}（{}）", s.contract_name, s.contract_id)),
             pair("服务商", s.provider.clone()),

@@ -15,7 +15,7 @@ use rust_xlsxwriter::{
     XlsxError,
 };
 
-use crate::{display_width, groups, ReportError};
+use crate::{display_width, grouped, groups, ReportError};
 
 /// The sheet's name (and title).
 pub const TITLE: &str = "月度服务明细";
@@ -33,9 +33,10 @@ const HEADERS: [&str; 11] = [
     "计价方式",
     "金额（元）",
 ];
-/// Columns whose text wraps, with the widest they may grow (in Excel width units).
+/// The widest a column may grow (in Excel width units); text columns wrap beyond it,
+/// number columns never reach it in practice.
 const MAX_WIDTH: [f64; 11] = [
-    6.0, 14.0, 22.0, 44.0, 10.0, 12.0, 12.0, 10.0, 14.0, 10.0, 16.0,
+    8.0, 16.0, 22.0, 44.0, 10.0, 24.0, 24.0, 12.0, 24.0, 10.0, 26.0,
 ];
 const MIN_WIDTH: [f64; 11] = [5.0, 8.0, 12.0, 20.0, 6.0, 10.0, 10.0, 9.0, 12.0, 9.0, 14.0];
 const LAST_COL: u16 = 10;
@@ -134,25 +135,45 @@ fn contracted_format(f: &Formats, q: Decimal) -> Format {
     }
 }
 
-/// Column widths from the table's content: CJK characters count two units, clamped to
-/// the column's range (long text wraps instead).
+/// Column widths from the table's content as displayed: CJK characters count two units,
+/// numbers as formatted (a too-narrow number column shows ####); text columns are
+/// clamped to their range and wrap beyond it.
 fn column_widths(s: &Statement) -> [f64; 11] {
     let mut w = [0usize; 11];
     for (i, h) in HEADERS.iter().enumerate() {
         w[i] = display_width(h);
     }
-    for l in &s.lines {
+    let money = |d: Decimal| grouped(d, 2).len() + 1;
+    for (n, l) in s.lines.iter().enumerate() {
+        let qty_dp = if l.billing == Billing::PerOccurrence {
+            0
+        } else {
+            4
+        };
         let cells = [
-            display_width(&l.category),
-            display_width(&l.name),
-            display_width(&l.spec),
-            display_width(&l.unit),
-            display_width(l.billing.code()),
+            (0, (n + 1).to_string().len()),
+            (1, display_width(&l.category)),
+            (2, display_width(&l.name)),
+            (3, display_width(&l.spec)),
+            (4, display_width(&l.unit)),
+            (
+                5,
+                grouped(l.contracted, l.contracted.normalize().scale()).len(),
+            ),
+            (6, grouped(l.quantity, qty_dp).len()),
+            (7, l.days.map_or(0, |d| grouped(d, 2).len())),
+            (8, l.unit_price.map_or(0, money)),
+            (9, display_width(l.billing.code())),
+            (10, money(l.amount)),
         ];
-        for (col, cw) in [1, 2, 3, 4, 9].into_iter().zip(cells) {
+        for (col, cw) in cells {
             w[col] = w[col].max(cw);
         }
     }
+    for x in &s.subtotals {
+        w[10] = w[10].max(money(x.amount));
+    }
+    w[10] = w[10].max(money(s.total));
     let mut out = [0.0; 11];
     for i in 0..11 {
         out[i] = (w[i] as f64 + 2.0).clamp(MIN_WIDTH[i], MAX_WIDTH[i]);

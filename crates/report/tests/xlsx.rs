@@ -161,6 +161,24 @@ fn every_amount_is_a_number_equal_to_the_statement() {
 }
 
 #[test]
+fn a_long_statement_renders_quickly() {
+    let mut s = common::sample(1);
+    let lines = s.lines.clone();
+    while s.lines.len() < 60 {
+        s.lines.extend(lines.iter().cloned());
+    }
+    let t = std::time::Instant::now();
+    let bytes = xlsx(&s).unwrap();
+    eprintln!(
+        "{}-line statement: {} bytes in {:?}",
+        s.lines.len(),
+        bytes.len(),
+        t.elapsed()
+    );
+    assert!(t.elapsed().as_secs() < 5);
+}
+
+#[test]
 fn hostile_text_is_kept_as_text() {
     let s = common::hostile();
     check(&s);
