@@ -91,6 +91,20 @@ try {
   check(stamp !== await page.textContent('#live p.muted'), '接口监控 refreshes itself every 2 s');
   if (shots) await page.screenshot({ path: `${shots}/gateway.png`, fullPage: true });
 
+  await page.goto(`${base}/statements?month=2026-10`);
+  check((await page.textContent('main')).includes('演示价格'), '月度服务明细 says the demo prices are demo prices');
+  await page.click('#generate button[type=submit]');
+  await page.waitForSelector('#generated', { timeout: 30000 });
+  check((await page.textContent('#generated')).includes('st-2026-10-p1-jypt-v1') && await page.locator('#statements tbody tr').count() === 6,
+    'generating October issues six statements (one per package and system)');
+  if (shots) await page.screenshot({ path: `${shots}/statements.png`, fullPage: true });
+  await page.goto(`${base}/statements/st-2026-10-p1-jypt-v1`);
+  check((await page.textContent('#verification')).includes('验证通过') && (await page.textContent('#total')).includes('大写'),
+    'a statement shows its verified signature and timestamp and the total in capitals');
+  const pdf = await page.request.get(`${base}/api/v1/statements/st-2026-10-p1-jypt-v1/files/pdf`);
+  check(pdf.status() === 200 && pdf.headers()['content-type'] === 'application/pdf', 'the statement PDF downloads');
+  if (shots) await page.screenshot({ path: `${shots}/statement.png`, fullPage: true });
+
   check(errors.length === 0, `no script errors on the pages (${errors.join('; ')})`);
 } catch (e) {
   failed++;

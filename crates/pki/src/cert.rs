@@ -82,10 +82,13 @@ pub enum Profile {
     Device,
     /// A person (SM2; name and ID number in the subject), for USB keys 智能密码钥匙.
     Personal,
+    /// The provider's document signer (SM2, non-repudiation): signs issued monthly
+    /// service statements 月度服务明细. A platform certificate, not a contracted one.
+    DocumentSigner,
 }
 
 impl Profile {
-    pub const ALL: [Profile; 9] = [
+    pub const ALL: [Profile; 10] = [
         Profile::RootCa,
         Profile::IssuingCa,
         Profile::OcspResponder,
@@ -95,6 +98,7 @@ impl Profile {
         Profile::ServerRsa,
         Profile::Device,
         Profile::Personal,
+        Profile::DocumentSigner,
     ];
 
     pub fn code(self) -> &'static str {
@@ -108,6 +112,7 @@ impl Profile {
             Profile::ServerRsa => "server-rsa",
             Profile::Device => "device",
             Profile::Personal => "personal",
+            Profile::DocumentSigner => "document-signer",
         }
     }
 
@@ -122,7 +127,7 @@ impl Profile {
         Duration::from_secs(match self {
             Profile::RootCa => 20 * YEAR,
             Profile::IssuingCa => 10 * YEAR,
-            Profile::OcspResponder | Profile::Tsa => 5 * YEAR,
+            Profile::OcspResponder | Profile::Tsa | Profile::DocumentSigner => 5 * YEAR,
             _ => YEAR,
         })
     }
@@ -141,13 +146,13 @@ impl Profile {
             Profile::ServerEnc => KeyEncipherment | DataEncipherment | KeyAgreement,
             Profile::ServerRsa => DigitalSignature | KeyEncipherment,
             Profile::Device => DigitalSignature | KeyAgreement,
-            Profile::Personal => DigitalSignature | NonRepudiation,
+            Profile::Personal | Profile::DocumentSigner => DigitalSignature | NonRepudiation,
         }
     }
 
     fn extended_key_usage(self) -> Option<(bool, Vec<Oid>)> {
         match self {
-            Profile::RootCa | Profile::IssuingCa => None,
+            Profile::RootCa | Profile::IssuingCa | Profile::DocumentSigner => None,
             Profile::OcspResponder => Some((false, vec![OID_KP_OCSP_SIGNING])),
             Profile::Tsa => Some((true, vec![OID_KP_TIME_STAMPING])),
             Profile::ServerSign | Profile::ServerEnc | Profile::ServerRsa => {

@@ -15,6 +15,7 @@ use govcloud_domain::calendar;
 use govcloud_domain::catalog::PackageNo;
 use govcloud_domain::role::Role;
 use govcloud_store::{Store, UserChange};
+use rust_decimal::Decimal;
 use serde::Serialize;
 use unicode_width::UnicodeWidthStr;
 
@@ -162,6 +163,12 @@ enum Command {
     /// The physical host inventory (for placement rules).
     #[command(subcommand)]
     Host(HostCmd),
+    /// Unit prices of the contract's line items (单价).
+    #[command(subcommand)]
+    Price(PriceCmd),
+    /// Monthly service statements (月度服务明细).
+    #[command(subcommand)]
+    Statement(StatementCmd),
     /// Print the OpenAPI document.
     Openapi,
 }
@@ -225,6 +232,52 @@ enum ResourceCmd {
         #[arg(long)]
         to: String,
     },
+}
+
+#[derive(Subcommand)]
+enum PriceCmd {
+    /// Set an item's unit price (元 per its billing unit: 元/月, 元/次 or 元/年) from a date.
+    Set {
+        /// Catalog line item id, e.g. p1-vcpu.
+        item: String,
+        /// e.g. 45.50
+        price: String,
+        /// A date (midnight Beijing time) or an RFC 3339 instant.
+        #[arg(long)]
+        from: String,
+        #[arg(long, default_value = "")]
+        note: String,
+    },
+    /// Every price, by item.
+    List,
+}
+
+#[derive(Subcommand)]
+enum StatementCmd {
+    /// Generate (issue, sign, timestamp) a month's statements and write each as .json,
+    /// .xlsx and .pdf (with .json.sig, .json.tsr and .signer.pem) into DIR.
+    Generate {
+        /// YYYY-MM, an ended month.
+        #[arg(long)]
+        month: String,
+        #[arg(long)]
+        package: Option<u8>,
+        #[arg(long)]
+        system: Option<String>,
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Issued statements (newest versions; --all-versions for every version).
+    List {
+        #[arg(long)]
+        month: Option<String>,
+        #[arg(long)]
+        package: Option<u8>,
+        #[arg(long)]
+        all_versions: bool,
+    },
+    /// Verify an issued statement's signature and timestamp.
+    Verify { id: String },
 }
 
 #[derive(Subcommand)]
@@ -807,6 +860,239 @@ async fn resource_cmd(cli: &Cli, cmd: &ResourceCmd, fmt: Format) -> Result<()> {
     Ok(())
 }
 
+async fn price_cmd(cli: &Cli, cmd: &PriceCmd, fmt: Format) -> Result<()> {
+    let store = open_store(cli).await?;
+    let who = actor();
+    let cx = Ctx {
+        store: store.as_ref(),
+        actor: &who,
+        now: Utc::now(),
+    };
+    let (stored, c) = ops::current_contract(store.as_ref(), None)
+        .await?
+        .ok_or_else(|| anyhow!("尚未加载合同 / no contract loaded: govcloud catalog load FILE"))?;
+    match cmd {
+        PriceCmd::Set {
+            item,
+            price,
+            from,
+            note,
+        } => {
+            let at = crate::statements::parse_from(from).map_err(op_err)?;
+            let p =
+                crate::statements::set_price(cx, &c, &stored.id, item, price, at, "manual", note)
+                    .await
+                    .map_err(op_err)?;
+            done(
+                fmt,
+                &serde_json::json!({"item": p.item_id, "unit_price": p.unit_price, "from": p.effective_from}),
+                &format!(
+                    "已设置 {} 单价 {} 元，自 {} 起（北京时间）",
+                    p.item_id,
+                    p.unit_price,
+                    crate::shanghai_time(p.effective_from)
+                ),
+            )?;
+        }
+        PriceCmd::List => {
+            let prices = store.prices(&stored.id).await?;
+            let billing = |id: &str| {
+                c.items()
+                    .find(|i| i.id.as_str() == id)
+                    .map(|i| i.billing.code())
+                    .unwrap_or("")
+            };
+            if fmt == Format::Json {
+                print_json(&prices.iter().map(|p| serde_json::json!({"item": p.item_id, "unit_price": p.unit_price,
+                    "billing": billing(&p.item_id), "from": p.effective_from, "source": p.source, "note": p.note})).collect::<Vec<_>>())?;
+            } else {
+                let rows: Vec<Vec<String>> = prices
+                    .iter()
+                    .map(|p| {
+                        vec![
+                            p.item_id.clone(),
+                            p.unit_price.clone(),
+                            billing(&p.item_id).to_owned(),
+                            crate::shanghai_time(p.effective_from),
+                            if p.source == "demo" {
+                                "演示价格".into()
+                            } else {
+                                "正式".into()
+                            },
+                        ]
+                    })
+                    .collect();
+                print_table(&["明细项", "单价（元）", "计价", "生效时间", "来源"], &rows);
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn statement_cmd(cli: &Cli, cmd: &StatementCmd, fmt: Format) -> Result<()> {
+    let store = open_store(cli).await?;
+    let who = actor();
+    let cx = Ctx {
+        store: store.as_ref(),
+        actor: &who,
+        now: Utc::now(),
+    };
+    let (stored, c) = ops::current_contract(store.as_ref(), None)
+        .await?
+        .ok_or_else(|| anyhow!("尚未加载合同 / no contract loaded: govcloud catalog load FILE"))?;
+    match cmd {
+        StatementCmd::Generate {
+            month,
+            package,
+            system,
+            out,
+        } => {
+            let (year, m) = crate::statements::parse_month(month).map_err(op_err)?;
+            let pki = pki_service(cli, store.as_ref(), None).await?;
+            let done_list = crate::statements::generate(
+                cx,
+                &pki,
+                &c,
+                &stored.id,
+                &crate::statements::Request {
+                    year,
+                    month: m,
+                    package: *package,
+                    system: system.as_deref(),
+                },
+                |n, total, system| {
+                    if n < total {
+                        eprintln!("[{}/{total}] 生成 {month} {system} …", n + 1);
+                    }
+                },
+            )
+            .await
+            .map_err(op_err)?;
+            std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
+            let mut rows = Vec::new();
+            let mut listing = Vec::new();
+            for g in &done_list {
+                let r = &g.record;
+                let base = out.join(&r.id);
+                let write = |ext: &str, bytes: &[u8]| -> Result<PathBuf> {
+                    let path = base.with_extension(ext);
+                    std::fs::write(&path, bytes)
+                        .with_context(|| format!("writing {}", path.display()))?;
+                    Ok(path)
+                };
+                let json = write("json", &r.data)?;
+                let xlsx = govcloud_report::xlsx::xlsx(&g.statement)?;
+                write("xlsx", &xlsx)?;
+                let pdf = govcloud_report::pdf::pdf(&g.statement)?;
+                write("pdf", &pdf)?;
+                write("json.sig", &r.signature)?;
+                write("json.tsr", &r.timestamp_token)?;
+                let mut pem = govcloud_pki::cert::to_pem("CERTIFICATE", &r.signer_cert);
+                pem.push_str(&pki.sm2.chain_pem());
+                write("signer.pem", pem.as_bytes())?;
+                rows.push(vec![
+                    r.id.clone(),
+                    g.outcome.code().to_owned(),
+                    r.version.to_string(),
+                    format!(
+                        "{} 元",
+                        govcloud_domain::money::format_yuan(g.statement.total)
+                    ),
+                    g.diff
+                        .as_ref()
+                        .map_or(String::new(), |d| format!("{} 行变化", d.lines.len())),
+                ]);
+                listing.push(serde_json::json!({"id": r.id, "outcome": g.outcome.code(), "version": r.version,
+                    "month": r.month, "package": r.package, "system": r.system_code, "total": r.total,
+                    "data_sm3": r.data_sm3, "json": json,
+                    "diff": g.diff.as_ref().map(govcloud_report::json::diff_to_json)}));
+            }
+            if fmt == Format::Json {
+                print_json(&listing)?;
+            } else {
+                print_table(&["编号", "结果", "版本", "合计", "与上一版差异"], &rows);
+                println!("文件已写入 {}", out.display());
+            }
+        }
+        StatementCmd::List {
+            month,
+            package,
+            all_versions,
+        } => {
+            if let Some(m) = month {
+                crate::statements::parse_month(m).map_err(op_err)?;
+            }
+            let all = store
+                .statements(&stored.id, month.as_deref(), package.map(i64::from))
+                .await?;
+            let list = crate::api::statements::listing(&all, None, *all_versions);
+            if fmt == Format::Json {
+                print_json(&list)?;
+            } else {
+                let rows: Vec<Vec<String>> = list
+                    .iter()
+                    .map(|s| {
+                        vec![
+                            s.id.clone(),
+                            s.month.clone(),
+                            s.package.to_string(),
+                            s.system.clone(),
+                            s.version.to_string(),
+                            s.total.clone(),
+                        ]
+                    })
+                    .collect();
+                print_table(
+                    &["编号", "月份", "包", "业务系统", "版本", "合计（元）"],
+                    &rows,
+                );
+            }
+        }
+        StatementCmd::Verify { id } => {
+            let r = store
+                .statement(id)
+                .await?
+                .ok_or_else(|| anyhow!("没有月度服务明细 {id} / no statement {id}"))?;
+            let pki = pki_service(cli, store.as_ref(), None).await?;
+            let v = crate::statements::verify(&pki, &r);
+            let ok = v.ok();
+            done(
+                fmt,
+                &serde_json::json!({"id": r.id, "valid": ok, "signature_valid": v.signature_valid,
+                    "signer_subject": v.signer_subject, "signer_issued_by_platform": v.signer_issued_by_platform,
+                    "timestamp_valid": v.timestamp_valid, "timestamp_time": v.timestamp_time,
+                    "data_sm3_matches": v.data_sm3_matches}),
+                &format!(
+                    "{}：签名{}，签名证书{}，时间戳{}（{}）",
+                    r.id,
+                    if v.signature_valid {
+                        "有效"
+                    } else {
+                        "无效"
+                    },
+                    if v.signer_issued_by_platform {
+                        "由本平台 SM2 CA 签发"
+                    } else {
+                        "不是本平台签发"
+                    },
+                    if v.timestamp_valid {
+                        "有效"
+                    } else {
+                        "无效"
+                    },
+                    v.timestamp_time
+                        .map(crate::shanghai_time)
+                        .unwrap_or_default()
+                ),
+            )?;
+            if !ok {
+                bail!("验证失败 / verification failed");
+            }
+        }
+    }
+    Ok(())
+}
+
 async fn host_cmd(cli: &Cli, cmd: &HostCmd, fmt: Format) -> Result<()> {
     let store = open_store(cli).await?;
     let who = actor();
@@ -1077,6 +1363,8 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Node(cmd) => node_cmd(&cli, cmd, fmt).await?,
         Command::Resource(cmd) => resource_cmd(&cli, cmd, fmt).await?,
         Command::Host(cmd) => host_cmd(&cli, cmd, fmt).await?,
+        Command::Price(cmd) => price_cmd(&cli, cmd, fmt).await?,
+        Command::Statement(cmd) => statement_cmd(&cli, cmd, fmt).await?,
         Command::Catalog(cmd) => return catalog(&cli, cmd, fmt).await,
         Command::User(cmd) => user(&cli, cmd, fmt).await?,
         Command::Audit(cmd) => return audit(&cli, cmd, fmt).await,
@@ -1549,6 +1837,11 @@ async fn bootstrap(
                 demo_lines.push(format!("{}\t{token}\t{name}（应用凭据）", app.id));
             }
         }
+        demo_usage(Ctx {
+            actor: "demo",
+            ..cx
+        })
+        .await?;
         let file = data_dir.join("demo-credentials.txt");
         if !demo_lines.is_empty() {
             std::fs::create_dir_all(data_dir)?;
@@ -1568,6 +1861,158 @@ async fn bootstrap(
             }
         }
     }
+    Ok(())
+}
+
+/// The demo price list (invented prices, labelled 演示价格 on every statement).
+pub const DEMO_PRICES: &str = include_str!("../../../catalog/demo-prices-2026.toml");
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DemoPrices {
+    price: Vec<DemoPrice>,
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DemoPrice {
+    item: String,
+    unit_price: String,
+    from: toml::value::Datetime,
+}
+
+/// Demo usage, once (when no price is set yet): the demo prices, a physical host, and for
+/// each package's systems resources from 1 July 2026 at about half the contracted
+/// quantity, one resize in mid-September, per-occurrence work in October — so that the
+/// months July to October have realistic statements to generate.
+async fn demo_usage(cx: Ctx<'_>) -> Result<()> {
+    let Some((stored, c)) = ops::current_contract(cx.store, None).await? else {
+        return Ok(());
+    };
+    if !cx.store.prices(&stored.id).await?.is_empty() {
+        return Ok(());
+    }
+    let list: DemoPrices = toml::from_str(DEMO_PRICES).context("catalog/demo-prices-2026.toml")?;
+    for p in &list.price {
+        let from = crate::statements::parse_from(&p.from.to_string()).map_err(op_err)?;
+        crate::statements::set_price(
+            cx,
+            &c,
+            &stored.id,
+            &p.item,
+            &p.unit_price,
+            from,
+            "demo",
+            "演示价格",
+        )
+        .await
+        .map_err(op_err)
+        .with_context(|| format!("demo price of {}", p.item))?;
+    }
+    let engine: std::sync::Arc<dyn govcloud_engine::Engine> =
+        std::sync::Arc::new(govcloud_engine::ManualEngine::new());
+    let host = crate::resources::add_host(cx, "demo-host-01", "x86", "2.6", 512)
+        .await
+        .map_err(op_err)?;
+    let bj = |s: &str| crate::statements::parse_from(s).map_err(op_err);
+    let (start, resize_at, occ_at) = (bj("2026-07-01")?, bj("2026-09-15")?, bj("2026-10-20")?);
+    let mut made = 0;
+    for p in &c.packages {
+        for sys in &p.systems {
+            for item in p
+                .items
+                .iter()
+                .filter(|i| govcloud_domain::statement::applies_to(i, sys.as_str()))
+            {
+                // A table shared by the package's systems: the first system holds it.
+                if item.system.is_none() && sys != &p.systems[0] {
+                    continue;
+                }
+                let share = Decimal::from(2);
+                if item.billing == govcloud_domain::catalog::Billing::PerOccurrence {
+                    let hosts = (item.quantity.value() / Decimal::from(4))
+                        .ceil()
+                        .max(Decimal::ONE);
+                    crate::resources::record_occurrence(
+                        Ctx { now: occ_at, ..cx },
+                        &stored.id,
+                        &c,
+                        crate::resources::NewOccurrence {
+                            system: sys.as_str(),
+                            item: item.id.as_str(),
+                            performed_at: occ_at,
+                            hosts: hosts.to_string().parse::<i64>().unwrap_or(1),
+                            note: "演示",
+                        },
+                    )
+                    .await
+                    .map_err(op_err)?;
+                    continue;
+                }
+                let q = (item.quantity.value() / share)
+                    .round_dp(0)
+                    .max(Decimal::ONE);
+                let spec = match govcloud_domain::resources::kind_of(item) {
+                    govcloud_domain::resources::ResourceKind::CloudHost => {
+                        serde_json::json!({"arch": "x86", "clock_ghz": "2.6"})
+                    }
+                    _ => serde_json::Value::Null,
+                };
+                let is_host = item.unit == govcloud_domain::catalog::Unit::Vcpu;
+                let created = crate::resources::create(
+                    cx,
+                    &engine,
+                    &stored.id,
+                    &c,
+                    crate::resources::NewResource {
+                        system: sys.as_str(),
+                        item: item.id.as_str(),
+                        quantity: &q.to_string(),
+                        name: None,
+                        spec,
+                        host: is_host.then_some(host.id.as_str()),
+                        effective_from: Some(start),
+                        reason: "演示数据",
+                        change_id: None,
+                    },
+                )
+                .await;
+                let r = match created {
+                    Ok(r) => r,
+                    Err(e) => {
+                        tracing::warn!(item = %item.id, error = %op_err(e), "demo resource not created");
+                        continue;
+                    }
+                };
+                made += 1;
+                if made % 3 == 0 {
+                    let bigger = (q * Decimal::new(15, 1))
+                        .round_dp(0)
+                        .min(item.quantity.value());
+                    if let Err(e) = crate::resources::change(
+                        cx,
+                        &engine,
+                        &c,
+                        &r.id,
+                        crate::resources::Change {
+                            quantity: Some(&bigger.to_string()),
+                            at: Some(resize_at),
+                            reason: "演示扩容",
+                            change_id: None,
+                        },
+                    )
+                    .await
+                    {
+                        tracing::warn!(item = %item.id, error = %op_err(e), "demo resize not applied");
+                    }
+                }
+            }
+        }
+    }
+    eprintln!(
+        "演示模式 / demo: {} 项演示价格，{made} 项演示资源（自 2026-07-01 起）",
+        list.price.len()
+    );
     Ok(())
 }
 

@@ -53,6 +53,14 @@ impl Templates {
                 include_str!("../templates/resources.html"),
             ),
             (
+                "statements.html",
+                include_str!("../templates/statements.html"),
+            ),
+            (
+                "statement.html",
+                include_str!("../templates/statement.html"),
+            ),
+            (
                 "gateway_live.html",
                 include_str!("../templates/gateway_live.html"),
             ),
@@ -99,6 +107,9 @@ pub fn routes() -> Router<AppState> {
         .route("/crypto/apps", post(crypto_create_app))
         .route("/resources", get(resources_page))
         .route("/resources/changes", post(resources_decide))
+        .route("/statements", get(statements_page))
+        .route("/statements/generate", post(statements_generate))
+        .route("/statements/{id}", get(statement_page))
         .route("/gateway", get(gateway_page))
         .route("/gateway/live", get(gateway_live))
         .route("/gateway/nodes", post(gateway_nodes))
@@ -1221,4 +1232,307 @@ async fn resources_decide(
             render_resources(&state, &user, f.system, None, Some(e.body.message_zh)).await
         }
     }
+}
+
+#[derive(Deserialize)]
+struct MonthParam {
+    month: Option<String>,
+}
+
+/// The last ended month (Beijing time) before `now`, `YYYY-MM`.
+fn last_ended_month(now: chrono::DateTime<chrono::Utc>) -> String {
+    let m = crate::shanghai_month(now);
+    let (y, mo) = crate::statements::parse_month(&m).unwrap_or((2026, 1));
+    if mo == 1 {
+        format!("{:04}-12", y - 1)
+    } else {
+        format!("{y:04}-{:02}", mo - 1)
+    }
+}
+
+/// 月度服务明细: the statements of a month (newest versions) with downloads, and for
+/// operators the form that generates a month (`POST /api/v1/statements/generate`).
+async fn statements_page(
+    State(state): State<AppState>,
+    parts: Parts,
+    Query(q): Query<MonthParam>,
+) -> Response {
+    let user = match viewer(&state, &parts).await {
+        Ok(u) => u,
+        Err(r) => return r,
+    };
+    render_statements(&state, &user, q.month, None, None).await
+}
+
+async fn render_statements(
+    state: &AppState,
+    user: &User,
+    month: Option<String>,
+    done: Option<Vec<minijinja::Value>>,
+    error: Option<String>,
+) -> Response {
+    let month = month
+        .filter(|m| crate::statements::parse_month(m).is_ok())
+        .unwrap_or_else(|| last_ended_month(state.now()));
+    let loaded = async {
+        let Some((stored, c)) = state.contract().await? else {
+            return Ok(None);
+        };
+        let all = state.store.statements(&stored.id, None, None).await?;
+        let prices = state.store.prices(&stored.id).await?;
+        Ok::<_, ops::OpError>(Some((c, all, prices)))
+    };
+    let (c, all, prices) = match loaded.await {
+        Ok(Some(x)) => x,
+        Ok(None) => {
+            return message(
+                state,
+                user,
+                StatusCode::NOT_FOUND,
+                "尚未加载合同",
+                "请先加载合同目录。",
+            )
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "statements page");
+            return message(
+                state,
+                user,
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "无法读取月度服务明细",
+                "详情见服务器日志。",
+            );
+        }
+    };
+    let system_name = |code: &str| {
+        c.systems
+            .iter()
+            .find(|s| s.code.as_str() == code)
+            .map_or_else(|| code.to_owned(), |s| s.name.clone())
+    };
+    let rows: Vec<_> = crate::api::statements::listing(&all, None, false)
+        .into_iter()
+        .filter(|m| m.month == month)
+        .map(|m| {
+            let total = m.total.parse::<rust_decimal::Decimal>().unwrap_or_default();
+            context! { id => m.id, package => m.package, system => system_name(&m.system),
+            version => m.version, total => govcloud_domain::money::format_yuan(total),
+            issued_at => crate::shanghai_time(all.iter().find(|r| r.version == m.version && r.month == m.month && r.package == m.package && r.system_code == m.system).map_or(state.now(), |r| r.issued_at)),
+            issued_by => m.issued_by }
+        })
+        .collect();
+    let mut months: Vec<String> = all.iter().map(|r| r.month.clone()).collect();
+    months.dedup();
+    months.reverse();
+    let month_total: rust_decimal::Decimal = all
+        .iter()
+        .filter(|r| r.month == month)
+        .filter(|r| {
+            !all.iter().any(|n| {
+                n.month == r.month
+                    && n.package == r.package
+                    && n.system_code == r.system_code
+                    && n.version > r.version
+            })
+        })
+        .filter_map(|r| r.total.parse::<rust_decimal::Decimal>().ok())
+        .sum();
+    let demo_prices = prices.iter().any(|p| p.source == "demo");
+    state.console.render(
+        "statements.html",
+        context! {
+            viewer => Viewer::from(user),
+            can_generate => matches!(user.role, Role::Operator | Role::Admin),
+            month, months, rows, done, error,
+            month_total => govcloud_domain::money::format_yuan(month_total),
+            packages => c.packages.iter().map(|p| p.number.get()).collect::<Vec<_>>(),
+            price_count => prices.len(), demo_prices,
+            max_month => last_ended_month(state.now()),
+        },
+    )
+}
+
+#[derive(Deserialize)]
+struct GenerateForm {
+    month: String,
+    package: Option<String>,
+}
+
+async fn statements_generate(
+    State(state): State<AppState>,
+    parts: Parts,
+    form: Result<Form<GenerateForm>, axum::extract::rejection::FormRejection>,
+) -> Response {
+    let user = match manager(&state, &parts, "生成月度服务明细").await {
+        Ok(u) => u,
+        Err(r) => return r,
+    };
+    let Ok(Form(f)) = form else {
+        return render_statements(&state, &user, None, None, Some("请选择月份".into())).await;
+    };
+    let result = async {
+        let (stored, c) = state.contract().await?.ok_or_else(|| {
+            ops::OpError::invalid("no_contract", "尚未加载合同", "no contract loaded")
+        })?;
+        let (year, month) = crate::statements::parse_month(&f.month)?;
+        let package = match f
+            .package
+            .as_deref()
+            .map(str::trim)
+            .filter(|p| !p.is_empty())
+        {
+            Some(p) => Some(p.parse::<u8>().map_err(|_| {
+                ops::OpError::invalid(
+                    "unknown_package",
+                    "服务包编号无效",
+                    "invalid package number",
+                )
+            })?),
+            None => None,
+        };
+        crate::statements::generate(
+            state.ctx(user.name.as_str()),
+            &state.pki,
+            &c,
+            &stored.id,
+            &crate::statements::Request {
+                year,
+                month,
+                package,
+                system: None,
+            },
+            |_, _, _| {},
+        )
+        .await
+    };
+    match result.await {
+        Ok(list) => {
+            let done: Vec<_> = list
+                .iter()
+                .map(|g| {
+                    context! { id => g.record.id.clone(), outcome => g.outcome.code(),
+                    version => g.record.version,
+                    changed => g.diff.as_ref().map_or(0, |d| d.lines.len()) }
+                })
+                .collect();
+            render_statements(&state, &user, Some(f.month), Some(done), None).await
+        }
+        Err(e) => {
+            let e = crate::error::ApiError::from(e);
+            render_statements(&state, &user, Some(f.month), None, Some(e.body.message_zh)).await
+        }
+    }
+}
+
+/// One statement as the purchaser reads it: header, lines, subtotals, total in figures and
+/// in capitals, the rule, details, the signature and timestamp check, and what changed
+/// since the previous version.
+async fn statement_page(
+    State(state): State<AppState>,
+    parts: Parts,
+    axum::extract::Path(id): axum::extract::Path<String>,
+) -> Response {
+    let user = match viewer(&state, &parts).await {
+        Ok(u) => u,
+        Err(r) => return r,
+    };
+    let d = match crate::api::statements::detail(&state, &id).await {
+        Ok(d) => d,
+        Err(e) if e.status == StatusCode::NOT_FOUND => {
+            return message(
+                &state,
+                &user,
+                StatusCode::NOT_FOUND,
+                "没有这份月度服务明细",
+                &id,
+            )
+        }
+        Err(_) => {
+            return message(
+                &state,
+                &user,
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "无法读取月度服务明细",
+                "详情见服务器日志。",
+            )
+        }
+    };
+    let Ok(s) = govcloud_report::json::from_json(
+        serde_json::to_vec(&d.statement)
+            .unwrap_or_default()
+            .as_slice(),
+    ) else {
+        return message(
+            &state,
+            &user,
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "无法读取月度服务明细",
+            &id,
+        );
+    };
+    let yuan = |x: rust_decimal::Decimal| govcloud_domain::money::format_yuan(x);
+    let lines: Vec<_> = s
+        .lines
+        .iter()
+        .enumerate()
+        .map(|(n, l)| {
+            context! { no => n + 1, item => l.item.clone(), name => l.name.clone(), category => l.category.clone(),
+            unit => l.unit.clone(), billing => l.billing.code(), contracted => l.contracted.normalize().to_string(),
+            quantity => l.quantity.to_string(), days => l.days.map(|d| d.to_string()),
+            unit_price => l.unit_price.map(yuan), amount => yuan(l.amount),
+            span => match (l.from, l.to) { (Some(a), Some(b)) => Some(format!("{} 至 {}", crate::shanghai_time(a), crate::shanghai_time(b))), _ => None } }
+        })
+        .collect();
+    let versions: Vec<_> = match state
+        .store
+        .statements(&s.contract_id, Some(&s.month), Some(i64::from(s.package)))
+        .await
+    {
+        Ok(v) => v
+            .into_iter()
+            .filter(|r| r.system_code == s.system)
+            .map(|r| context! { id => r.id, version => r.version, total => r.total.parse().map(yuan).unwrap_or(r.total), issued_at => crate::shanghai_time(r.issued_at) })
+            .collect(),
+        Err(_) => Vec::new(),
+    };
+    let diff: Vec<_> = d
+        .diff
+        .as_ref()
+        .and_then(|v| v.get("lines"))
+        .and_then(|v| v.as_array())
+        .map(|ls| {
+            ls.iter()
+                .map(|l| {
+                    let amt = |k: &str| l.get(k).and_then(|b| b.get("amount")).and_then(|a| a.as_str()).map(str::to_owned);
+                    let qty = |k: &str| l.get(k).and_then(|b| b.get("quantity")).and_then(|a| a.as_str()).map(str::to_owned);
+                    context! { item => l["item"].as_str(), name => l["name"].as_str(),
+                    change => match l["change"].as_str() { Some("added") => "新增", Some("removed") => "删除", _ => "变更" },
+                    before_qty => qty("before"), after_qty => qty("after"),
+                    before => amt("before"), after => amt("after") }
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    state.console.render(
+        "statement.html",
+        context! {
+            viewer => Viewer::from(&user),
+            id => d.meta.id, version => d.meta.version, latest => d.meta.latest,
+            issued_at => d.meta.issued_at, issued_by => d.meta.issued_by, data_sm3 => d.meta.data_sm3,
+            v => context! { valid => d.verification.valid, signature => d.verification.signature_valid,
+                signer => d.verification.signer_subject, platform => d.verification.signer_issued_by_platform,
+                timestamp => d.verification.timestamp_valid, ts_time => d.verification.timestamp_time },
+            s => context! { month => s.month.clone(), package => s.package, package_name => s.package_name.clone(),
+                system => s.system_name.clone(), contract => s.contract_name.clone(), contract_id => s.contract_id.clone(),
+                purchaser => s.purchaser.clone(), provider => s.provider.clone(),
+                period => format!("{} 至 {}", s.period_from, s.period_to),
+                total => yuan(s.total), capitals => s.total_in_capitals.clone(), rule => s.rule_zh.clone(),
+                demo_prices => s.demo_prices },
+            lines,
+            subtotals => s.subtotals.iter().map(|x| context! { category => x.category.clone(), amount => yuan(x.amount) }).collect::<Vec<_>>(),
+            details => s.details.iter().map(|x| context! { label => x.label.clone(), value => x.value }).collect::<Vec<_>>(),
+            sla => s.sla.iter().map(|x| context! { label => x.label.clone(), value => x.value.clone() }).collect::<Vec<_>>(),
+            diff, versions,
+        },
+    )
 }

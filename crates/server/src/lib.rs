@@ -16,6 +16,7 @@ pub mod metrics;
 pub mod ops;
 pub mod pki;
 pub mod resources;
+pub mod statements;
 
 /// The 2026 contract as shipped in `catalog/`, built into the binary so that `--demo` and
 /// `catalog show` work from anywhere.

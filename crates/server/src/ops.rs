@@ -54,6 +54,9 @@ pub enum OpError {
     Engine { code: &'static str, message: String },
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// An error already in its HTTP form (from the PKI service).
+    #[error("{}", .0.body.message_en)]
+    Api(Box<ApiError>),
 }
 
 impl OpError {
@@ -91,6 +94,7 @@ impl From<OpError> for ApiError {
                 .with_details(json!({ "issues": issues }))
             }
             OpError::Store(s) => s.into(),
+            OpError::Api(e) => *e,
             OpError::Engine { code, message } => {
                 tracing::error!(code, %message, "provisioning engine failed");
                 ApiError::new(

@@ -862,6 +862,100 @@ impl PkiService {
         Ok(resp)
     }
 
+    /// The provider's document signer (key `sm2-statement`, profile `document-signer`,
+    /// issued by the SM2 issuing CA), created on first use (audited as
+    /// `pki.document-signer`). Returns the signer and its certificate (DER).
+    pub async fn document_signer(
+        &self,
+        store: &dyn Store,
+        provider_name: &str,
+    ) -> Result<(ProviderSigner, Vec<u8>), ApiError> {
+        const ID: &str = "sm2-statement";
+        let provider = self.sm2.issuing_signer.provider.clone();
+        let signer = |blob: Vec<u8>| ProviderSigner {
+            provider: provider.clone(),
+            kind: KeyKind::Sm2Sign,
+            binding: key_binding(ID),
+            blob,
+        };
+        let now = Utc::now();
+        let find = |keys: &[PkiKey], certs: &[CertRecord]| {
+            let key = keys.iter().find(|k| k.id == ID)?;
+            let cert = certs
+                .iter()
+                .filter(|c| c.key_id.as_deref() == Some(ID) && !c.revoked() && c.not_after > now)
+                .max_by_key(|c| c.not_after)?;
+            Some((key.wrapped.clone(), cert.der.clone()))
+        };
+        if let Some((blob, der)) = find(&store.pki_keys().await?, &store.list_certificates().await?)
+        {
+            return Ok((signer(blob), der));
+        }
+        let k = provider.generate_key(KeyKind::Sm2Sign, &key_binding(ID))?;
+        let s = signer(k.blob.clone());
+        let public = s.public_key_spki()?;
+        let t = SystemTime::now();
+        let der = cert::issue(
+            &self.sm2.issuing_signer,
+            &IssueParams {
+                profile: Profile::DocumentSigner,
+                subject: Subject {
+                    common_name: format!("{provider_name} 月度服务明细签名"),
+                    organization: Some(provider_name.to_owned()),
+                    organizational_unit: None,
+                    serial_number: None,
+                }
+                .to_name()?,
+                public_key: &public,
+                sans: &[],
+                not_before: t - Duration::from_secs(300),
+                not_after: t + Profile::DocumentSigner.default_validity(),
+                serial: random16()?,
+                issuer: Some(&self.sm2.issuing),
+                pointers: &Pointers {
+                    crl_url: Some(format!("{}/pki/crl/sm2.crl", self.public_url)),
+                    ocsp_url: Some(format!("{}/pki/ocsp", self.public_url)),
+                    ca_issuers_url: None,
+                },
+            },
+        )?;
+        let parsed = cert::parse_certificate(&der)?;
+        let rec = record(
+            SigAlg::Sm2Sm3,
+            Profile::DocumentSigner,
+            &parsed,
+            &der,
+            Some(ID.to_owned()),
+            "document-signer",
+            None,
+            "system",
+            "",
+        );
+        let event = AuditEvent::new(
+            now,
+            "system",
+            "pki.document-signer",
+            &rec.serial,
+            json!({"subject": rec.subject, "profile": rec.profile}).to_string(),
+        );
+        let key = PkiKey {
+            id: ID.to_owned(),
+            kind: KeyKind::Sm2Sign.code().to_owned(),
+            wrapped: k.blob,
+            created_at: now,
+        };
+        match store.pki_setup(&[key], &[rec], event).await {
+            Ok(()) => Ok((s, der)),
+            // Another process created it first: use theirs.
+            Err(StoreError::Conflict(_)) => {
+                let (blob, der) = find(&store.pki_keys().await?, &store.list_certificates().await?)
+                    .ok_or_else(ApiError::internal)?;
+                Ok((signer(blob), der))
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
     /// Is `tsa_cert_der` one of this platform's timestamp authorities?
     pub fn is_own_tsa(&self, tsa_cert_der: &[u8]) -> bool {
         [&self.sm2, &self.rsa]
@@ -897,6 +991,7 @@ pub fn profile_zh(p: &str) -> &'static str {
         "issuing-ca" => "签发 CA",
         "ocsp" => "OCSP 响应者",
         "tsa" => "时间戳服务",
+        "document-signer" => "月度服务明细签名",
         _ => "证书",
     }
 }

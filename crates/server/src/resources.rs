@@ -240,10 +240,13 @@ pub fn item_for<'c>(
 ) -> Result<(&'c LineItem, ResourceKind), OpError> {
     let item = system_item(contract, system, id)?;
     let kind = rules::kind_of(item);
-    if matches!(
-        kind,
-        ResourceKind::CryptoService | ResourceKind::PerOccurrence | ResourceKind::Other
-    ) {
+    // Package 2's crypto services and certificates billed per month or year are recorded as
+    // subscriptions 服务开通 (bookkeeping only): their time in service is what statements
+    // rate. Per-occurrence items are recorded as occurrences instead.
+    let per_occurrence = item.billing == govcloud_domain::catalog::Billing::PerOccurrence;
+    if matches!(kind, ResourceKind::PerOccurrence | ResourceKind::Other)
+        || (kind == ResourceKind::CryptoService && per_occurrence)
+    {
         return Err(OpError::invalid(
             "not_a_resource",
             format!("明细项 {id}（{}）不是可分配的资源", item.item),
@@ -857,7 +860,11 @@ pub async fn record_occurrence(
         note,
     } = occ;
     let line = system_item(contract, system, item)?;
-    if rules::kind_of(line) != ResourceKind::PerOccurrence {
+    // Billed per occurrence (元/次): host-times of scans and hardening, and one-off
+    // services such as package 2's integration 接入集成服务.
+    if rules::kind_of(line) != ResourceKind::PerOccurrence
+        && line.billing != govcloud_domain::catalog::Billing::PerOccurrence
+    {
         return Err(OpError::invalid(
             "not_per_occurrence",
             format!("明细项 {item}（{}）不是按次计费的服务", line.item),

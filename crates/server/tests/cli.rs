@@ -442,3 +442,94 @@ fn terminate(child: &mut std::process::Child) {
         .arg(child.id().to_string())
         .status();
 }
+
+#[test]
+fn statements_on_the_command_line_are_issued_once_and_verify() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let f = catalog_file();
+    ok(&govcloud(d, &["catalog", "load", f.to_str().unwrap()]));
+    let set = ok(&govcloud(
+        d,
+        &[
+            "price",
+            "set",
+            "p1-internet-ip",
+            "60",
+            "--from",
+            "2026-01-01",
+        ],
+    ));
+    assert!(set.contains("60"), "{set}");
+    ok(&govcloud(
+        d,
+        &[
+            "resource",
+            "add",
+            "--system",
+            "jypt",
+            "--item",
+            "p1-internet-ip",
+            "--quantity",
+            "10",
+            "--effective-from",
+            "2026-10-16T00:00:00+08:00",
+        ],
+    ));
+    let out = d.join("out");
+    let args = [
+        "--format",
+        "json",
+        "statement",
+        "generate",
+        "--month",
+        "2026-10",
+        "--package",
+        "1",
+        "--system",
+        "jypt",
+        "--out",
+        out.to_str().unwrap(),
+    ];
+    let first: Value = serde_json::from_str(&ok(&govcloud(d, &args))).unwrap();
+    assert_eq!(first[0]["outcome"], "issued");
+    // 60 × 10 × 16 of 31 days = 309.677… → 309.68
+    assert_eq!(first[0]["total"], "309.68");
+    let id = first[0]["id"].as_str().unwrap();
+    let json = std::fs::read(out.join(format!("{id}.json"))).unwrap();
+    for ext in ["xlsx", "pdf", "json.sig", "json.tsr", "signer.pem"] {
+        assert!(
+            out.join(format!("{id}.{ext}")).metadata().unwrap().len() > 0,
+            "{ext}"
+        );
+    }
+    let again: Value = serde_json::from_str(&ok(&govcloud(d, &args))).unwrap();
+    assert_eq!(again[0]["outcome"], "unchanged");
+    assert_eq!(
+        std::fs::read(out.join(format!("{id}.json"))).unwrap(),
+        json,
+        "byte-identical"
+    );
+    let v = ok(&govcloud(d, &["statement", "verify", id]));
+    assert!(v.contains("签名有效") && v.contains("时间戳有效"), "{v}");
+    let list = ok(&govcloud(d, &["statement", "list", "--month", "2026-10"]));
+    assert!(list.contains(id), "{list}");
+
+    // Errors: exit code 1 and the reason in both languages.
+    for bad in [
+        vec![
+            "statement",
+            "generate",
+            "--month",
+            "2026-13",
+            "--out",
+            out.to_str().unwrap(),
+        ],
+        vec!["price", "set", "p1-nope", "1", "--from", "2026-01-01"],
+        vec!["statement", "verify", "st-nope"],
+    ] {
+        let o = govcloud(d, &bad);
+        assert!(!o.status.success(), "{bad:?}");
+        assert!(!o.stderr.is_empty(), "{bad:?}");
+    }
+}

@@ -81,7 +81,7 @@ async fn systems_and_allocation_against_the_contract() {
             "invalid_quantity",
         ),
         (
-            json!({"system": "jypt", "item": "p2-jypt-sign", "quantity": "1"}),
+            json!({"system": "jypt", "item": "p2-jypt-integration", "quantity": "1"}),
             "not_a_resource",
         ),
     ] {

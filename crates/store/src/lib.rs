@@ -21,6 +21,7 @@ mod sql_crypto;
 mod sql_gateway;
 mod sql_pki;
 mod sql_resources;
+mod sql_statements;
 mod sqlite;
 
 pub use postgres::PgStore;
@@ -523,6 +524,58 @@ pub struct ChangeRequest {
     pub executed_at: Option<DateTime<Utc>>,
 }
 
+/// A unit price 单价 of a catalog line item from an instant on, in the item's billing unit
+/// (元/月, 元/次 or 元/年), exact decimal text.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PriceRecord {
+    pub contract_id: String,
+    pub item_id: String,
+    pub effective_from: DateTime<Utc>,
+    pub unit_price: String,
+    /// `manual` (set by an operator) or `demo` (the demo price list).
+    pub source: String,
+    pub note: String,
+    pub created_at: DateTime<Utc>,
+    pub created_by: String,
+}
+
+/// One step of one resource, as statement generation reads it (see `usage_steps`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UsageStep {
+    pub system_code: String,
+    pub item_id: String,
+    pub resource_id: String,
+    pub quantity: rust_decimal::Decimal,
+    pub effective_at: DateTime<Utc>,
+}
+
+/// One issued version of a monthly service statement 月度服务明细: the canonical JSON as
+/// signed and timestamped. Immutable once stored.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StatementRecord {
+    pub id: String,
+    pub contract_id: String,
+    /// `YYYY-MM`, Beijing time.
+    pub month: String,
+    pub package: i64,
+    pub system_code: String,
+    pub version: i64,
+    /// The canonical JSON (`govcloud_report::json`).
+    pub data: Vec<u8>,
+    /// SM3 of `data`, hex.
+    pub data_sm3: String,
+    /// 合计, 元 with two decimals.
+    pub total: String,
+    /// SM2 signature (DER, GM/T 0009) over `data` with SM3 and the default signer ID.
+    pub signature: Vec<u8>,
+    /// The signer's certificate, DER.
+    pub signer_cert: Vec<u8>,
+    /// RFC 3161 TimeStampResp over SM3(`data`).
+    pub timestamp_token: Vec<u8>,
+    pub issued_at: DateTime<Utc>,
+    pub issued_by: String,
+}
+
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
     /// `sqlite` or `postgres`.
@@ -706,6 +759,42 @@ pub trait Store: Send + Sync + 'static {
     async fn change(&self, id: &str) -> Result<Option<ChangeRequest>>;
     /// Changes, optionally in one state, newest first.
     async fn list_changes(&self, state: Option<&str>) -> Result<Vec<ChangeRequest>>;
+
+    // --- prices and monthly statements ---
+    /// Set an item's price from an instant (replacing a price set for the same instant);
+    /// returns the replaced price, if any. The same price again changes nothing and writes
+    /// no audit entry. `NotFound` for an item not in the contract.
+    async fn set_price(&self, p: &PriceRecord, audit: AuditEvent) -> Result<Option<String>>;
+    /// Every price of a contract, ordered by item then `effective_from`.
+    async fn prices(&self, contract_id: &str) -> Result<Vec<PriceRecord>>;
+    /// Stream the steps (events) of the contract's resources that matter for `[from, to)`:
+    /// every step before `to` of each resource not released by `from`, ordered by system,
+    /// item, resource and sequence. `f` sees one step at a time; its error stops the stream.
+    async fn usage_steps(
+        &self,
+        contract_id: &str,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        f: &mut (dyn FnMut(UsageStep) -> Result<()> + Send),
+    ) -> Result<()>;
+    /// Host-times performed in `[from, to)` per (system, item).
+    async fn occurrence_totals(
+        &self,
+        contract_id: &str,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<Vec<(String, String, i64)>>;
+    /// Store an issued statement version; `Conflict` when that version (or a later one) of
+    /// the month, package and system exists.
+    async fn insert_statement(&self, s: &StatementRecord, audit: AuditEvent) -> Result<()>;
+    /// Issued statements, ordered by month, package, system and version.
+    async fn statements(
+        &self,
+        contract_id: &str,
+        month: Option<&str>,
+        package: Option<i64>,
+    ) -> Result<Vec<StatementRecord>>;
+    async fn statement(&self, id: &str) -> Result<Option<StatementRecord>>;
 
     // --- the gateway (密码前置) ---
     /// Every app (enabled or not) with its credential hash, for a gateway's snapshot.

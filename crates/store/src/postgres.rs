@@ -10,6 +10,7 @@ use crate::sql_crypto::impl_crypto;
 use crate::sql_gateway::impl_gateway;
 use crate::sql_pki::impl_pki;
 use crate::sql_resources::impl_resources;
+use crate::sql_statements::impl_statements;
 use crate::Result;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/postgres");
@@ -57,3 +58,4 @@ impl_crypto!(PgStore, sqlx::Postgres);
 impl_gateway!(PgStore, sqlx::Postgres);
 impl_pki!(PgStore, sqlx::Postgres);
 impl_resources!(PgStore, sqlx::Postgres);
+impl_statements!(PgStore, sqlx::Postgres);

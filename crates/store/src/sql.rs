@@ -791,6 +791,33 @@ macro_rules! impl_store {
             async fn list_changes(&self, state: Option<&str>) -> $crate::Result<Vec<$crate::ChangeRequest>> {
                 self.res_list_changes(state).await
             }
+            async fn set_price(&self, p: &$crate::PriceRecord, e: govcloud_domain::audit::AuditEvent) -> $crate::Result<Option<String>> {
+                self.st_set_price(p, e).await
+            }
+            async fn prices(&self, contract_id: &str) -> $crate::Result<Vec<$crate::PriceRecord>> {
+                self.st_prices(contract_id).await
+            }
+            async fn usage_steps(
+                &self,
+                contract_id: &str,
+                from: chrono::DateTime<chrono::Utc>,
+                to: chrono::DateTime<chrono::Utc>,
+                f: &mut (dyn FnMut($crate::UsageStep) -> $crate::Result<()> + Send),
+            ) -> $crate::Result<()> {
+                self.st_usage_steps(contract_id, from, to, f).await
+            }
+            async fn occurrence_totals(&self, contract_id: &str, from: chrono::DateTime<chrono::Utc>, to: chrono::DateTime<chrono::Utc>) -> $crate::Result<Vec<(String, String, i64)>> {
+                self.st_occurrence_totals(contract_id, from, to).await
+            }
+            async fn insert_statement(&self, s: &$crate::StatementRecord, e: govcloud_domain::audit::AuditEvent) -> $crate::Result<()> {
+                self.st_insert_statement(s, e).await
+            }
+            async fn statements(&self, contract_id: &str, month: Option<&str>, package: Option<i64>) -> $crate::Result<Vec<$crate::StatementRecord>> {
+                self.st_statements(contract_id, month, package).await
+            }
+            async fn statement(&self, id: &str) -> $crate::Result<Option<$crate::StatementRecord>> {
+                self.st_statement(id).await
+            }
 
             async fn audit_head(&self) -> $crate::Result<Option<(i64, [u8; 32])>> {
                 let row: Option<(i64, String)> =

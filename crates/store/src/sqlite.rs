@@ -12,6 +12,7 @@ use crate::sql_crypto::impl_crypto;
 use crate::sql_gateway::impl_gateway;
 use crate::sql_pki::impl_pki;
 use crate::sql_resources::impl_resources;
+use crate::sql_statements::impl_statements;
 use crate::Result;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
@@ -50,3 +51,4 @@ impl_crypto!(SqliteStore, sqlx::Sqlite);
 impl_gateway!(SqliteStore, sqlx::Sqlite);
 impl_pki!(SqliteStore, sqlx::Sqlite);
 impl_resources!(SqliteStore, sqlx::Sqlite);
+impl_statements!(SqliteStore, sqlx::Sqlite);

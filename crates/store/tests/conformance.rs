@@ -2049,3 +2049,210 @@ async fn parallel_creates_never_overdraw_an_item() {
     })
     .await;
 }
+
+fn price(item: &str, p: &str, from_h: u32) -> govcloud_store::PriceRecord {
+    govcloud_store::PriceRecord {
+        contract_id: CONTRACT_ID.to_owned(),
+        item_id: item.to_owned(),
+        effective_from: at(from_h),
+        unit_price: p.to_owned(),
+        source: "manual".to_owned(),
+        note: String::new(),
+        created_at: at(0),
+        created_by: "operator".to_owned(),
+    }
+}
+
+#[tokio::test]
+async fn prices_usage_streams_and_immutable_statement_versions() {
+    on_every_backend(|f| async move {
+        let s = f.store.as_ref();
+        load_catalog(s).await;
+        let n0 = chain_ok(s).await;
+
+        // Prices: exact decimals, replaced at the same instant (audited), the same price
+        // again is a no-op, unknown items and bad numbers refused.
+        assert_eq!(
+            s.set_price(&price("p1-vcpu", "45.50", 0), ev("price.set", "p1-vcpu"))
+                .await
+                .unwrap(),
+            None
+        );
+        assert_eq!(
+            s.set_price(&price("p1-vcpu", "46.125", 0), ev("price.set", "p1-vcpu"))
+                .await
+                .unwrap(),
+            Some("45.5".to_owned())
+        );
+        assert_eq!(
+            s.set_price(&price("p1-vcpu", "46.1250", 0), ev("price.set", "p1-vcpu"))
+                .await
+                .unwrap(),
+            Some("46.125".to_owned()),
+            "the same price again"
+        );
+        s.set_price(&price("p1-vcpu", "50", 5), ev("price.set", "p1-vcpu"))
+            .await
+            .unwrap();
+        assert!(matches!(
+            s.set_price(&price("p1-nope", "1", 0), ev("price.set", "p1-nope"))
+                .await,
+            Err(StoreError::NotFound(_))
+        ));
+        assert!(s
+            .set_price(&price("p1-vcpu", "-1", 1), ev("price.set", "x"))
+            .await
+            .is_err());
+        let ps = s.prices(CONTRACT_ID).await.unwrap();
+        assert_eq!(
+            ps.iter()
+                .map(|p| (p.unit_price.as_str(), p.effective_from))
+                .collect::<Vec<_>>(),
+            [("46.125", at(0)), ("50", at(5))]
+        );
+        assert_eq!(
+            chain_ok(s).await,
+            n0 + 3,
+            "two sets and one replacement audited"
+        );
+
+        // Usage steps: resources of the window, in (system, item, resource, seq) order;
+        // a resource released before the window is left out.
+        create(s, &resource("u2", "p1-internet-ip", "jypt", "3"))
+            .await
+            .unwrap();
+        create(s, &resource("u1", "p1-internet-ip", "jypt", "2"))
+            .await
+            .unwrap();
+        change(s, "u1", res_event("resize", "5", 4), None)
+            .await
+            .unwrap();
+        create(s, &resource("u3", "p1-internet-ip", "jypt", "1"))
+            .await
+            .unwrap();
+        change(s, "u3", res_event("release", "0", 2), None)
+            .await
+            .unwrap();
+        change(s, "u2", res_event("resize", "1", 20), None)
+            .await
+            .unwrap();
+        let mut seen = Vec::new();
+        s.usage_steps(CONTRACT_ID, at(3), at(10), &mut |st| {
+            seen.push((
+                st.resource_id,
+                st.quantity.normalize().to_string(),
+                st.effective_at,
+            ));
+            Ok(())
+        })
+        .await
+        .unwrap();
+        assert_eq!(
+            seen,
+            [
+                ("u1".to_owned(), "2".to_owned(), at(1)),
+                ("u1".to_owned(), "5".to_owned(), at(4)),
+                ("u2".to_owned(), "3".to_owned(), at(1)),
+            ],
+            "steps after the window and resources released before it are not read"
+        );
+        // The callback's error stops the stream and comes back.
+        let stopped = s
+            .usage_steps(CONTRACT_ID, at(0), at(10), &mut |_| {
+                Err(StoreError::Conflict("stop".into()))
+            })
+            .await;
+        assert!(matches!(stopped, Err(StoreError::Conflict(m)) if m == "stop"));
+
+        // Occurrence totals per (system, item) in [from, to).
+        for (id, h, hosts) in [("o1", 2, 3), ("o2", 6, 4), ("o3", 12, 9)] {
+            s.record_occurrence(
+                &govcloud_store::Occurrence {
+                    id: id.into(),
+                    contract_id: CONTRACT_ID.into(),
+                    item_id: "p1-host-vuln-scan".into(),
+                    system_code: "jypt".into(),
+                    performed_at: at(h),
+                    hosts,
+                    note: String::new(),
+                    recorded_at: at(h),
+                    recorded_by: "operator".into(),
+                },
+                ev("occurrence.record", id),
+            )
+            .await
+            .unwrap();
+        }
+        assert_eq!(
+            s.occurrence_totals(CONTRACT_ID, at(2), at(12))
+                .await
+                .unwrap(),
+            [("jypt".to_owned(), "p1-host-vuln-scan".to_owned(), 7)]
+        );
+
+        // Statements: versions in order, never overwritten; bytes come back exactly.
+        let st = |v: i64, data: &[u8]| govcloud_store::StatementRecord {
+            id: format!("st-2026-03-p1-jypt-v{v}"),
+            contract_id: CONTRACT_ID.into(),
+            month: "2026-03".into(),
+            package: 1,
+            system_code: "jypt".into(),
+            version: v,
+            data: data.to_vec(),
+            data_sm3: "00".repeat(32),
+            total: "1168.07".into(),
+            signature: vec![0x30, 0x45, 0, 255],
+            signer_cert: vec![1, 2, 3],
+            timestamp_token: vec![4, 5, 6],
+            issued_at: at(23),
+            issued_by: "operator".into(),
+        };
+        let v1 = st(1, "{\"总计\": \"1168.07\"}\n".as_bytes());
+        s.insert_statement(&v1, ev("statement.issue", &v1.id))
+            .await
+            .unwrap();
+        assert!(matches!(
+            s.insert_statement(&v1, ev("statement.issue", &v1.id)).await,
+            Err(StoreError::Conflict(_))
+        ));
+        let mut v2 = st(2, b"{\"v\": 2}\n");
+        v2.total = "1468.1".into();
+        s.insert_statement(&v2, ev("statement.issue", &v2.id))
+            .await
+            .unwrap();
+        let mut stale = st(2, b"other");
+        stale.id = "st-other".into();
+        assert!(
+            matches!(
+                s.insert_statement(&stale, ev("statement.issue", "x")).await,
+                Err(StoreError::Conflict(_))
+            ),
+            "a version that exists (or is older than the newest) is refused"
+        );
+        assert_eq!(s.statement(&v1.id).await.unwrap().unwrap(), v1);
+        let got = s.statement(&v2.id).await.unwrap().unwrap();
+        assert_eq!(got.total, "1468.10", "totals come back with two decimals");
+        assert_eq!(got.data, v2.data);
+        assert_eq!(
+            s.statements(CONTRACT_ID, Some("2026-03"), Some(1))
+                .await
+                .unwrap()
+                .len(),
+            2
+        );
+        assert!(s
+            .statements(CONTRACT_ID, Some("2026-04"), None)
+            .await
+            .unwrap()
+            .is_empty());
+        assert_eq!(
+            s.statements(CONTRACT_ID, None, Some(2))
+                .await
+                .unwrap()
+                .len(),
+            0
+        );
+        assert!(s.statement("nope").await.unwrap().is_none());
+    })
+    .await;
+}

@@ -33,6 +33,7 @@ pub mod gateway;
 pub mod pki;
 pub mod resources;
 pub mod session;
+pub mod statements;
 pub mod users;
 
 #[derive(OpenApi)]
@@ -56,6 +57,7 @@ pub mod users;
         (name = "auth", description = "强身份认证 strong identity authentication (app credentials)"),
         (name = "resources", description = "云资源 cloud resources against the contract: systems, allocations, hosts, usage"),
         (name = "gateway", description = "密码前置 the crypto front proxy: nodes, app policies, rate limits, live figures"),
+        (name = "statements", description = "月度服务明细 monthly service statements and unit prices: generate, verify, download"),
     )
 )]
 struct ApiDoc;
@@ -120,6 +122,11 @@ pub fn routes() -> OpenApiRouter<AppState> {
             resources::list_occurrences,
             resources::record_occurrence
         ))
+        .routes(routes!(statements::list_prices, statements::set_price))
+        .routes(routes!(statements::list_statements))
+        .routes(routes!(statements::generate))
+        .routes(routes!(statements::show_statement))
+        .routes(routes!(statements::download))
         .routes(routes!(gateway::rotate))
         .routes(routes!(gateway::show_policy))
         .routes(routes!(gateway::allow))
