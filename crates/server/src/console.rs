@@ -1449,9 +1449,10 @@ async fn payments_accept(State(state): State<AppState>, parts: Parts, mp: Multip
             Ok(u) => u,
             Err(r) => return r,
         };
+    let mut package = None;
     let outcome = async {
         let (fields, files) = read_form(mp).await?;
-        let package = field(&fields, "package").trim().parse::<i64>().unwrap_or(0);
+        package = field(&fields, "package").trim().parse::<i64>().ok();
         let on = crate::payments::parse_date("验收日期", field(&fields, "accepted_on"))?;
         let (stored, c) = state
             .contract()
@@ -1462,7 +1463,7 @@ async fn payments_accept(State(state): State<AppState>, parts: Parts, mp: Multip
             &stored.id,
             &c,
             crate::payments::NewAcceptance {
-                package,
+                package: package.unwrap_or(0),
                 kind: field(&fields, "kind"),
                 accepted_on: on,
                 note: field(&fields, "note"),
@@ -1472,18 +1473,14 @@ async fn payments_accept(State(state): State<AppState>, parts: Parts, mp: Multip
         .await?;
         let kind = govcloud_domain::payment::AcceptanceKind::parse(&a.kind)
             .map_or("验收", |k| k.label_zh());
-        Ok::<_, crate::error::ApiError>((
-            package,
-            format!(
-                "已登记{kind}（{}），验收材料 {} 份",
-                a.accepted_on,
-                docs.len()
-            ),
+        Ok::<_, crate::error::ApiError>(format!(
+            "已登记{kind}（{}），验收材料 {} 份",
+            a.accepted_on,
+            docs.len()
         ))
     }
     .await;
-    let package = outcome.as_ref().ok().map(|(p, _)| *p);
-    payments_outcome(&state, &user, package, outcome.map(|(_, s)| s)).await
+    payments_outcome(&state, &user, package, outcome).await
 }
 
 async fn payments_upload(State(state): State<AppState>, parts: Parts, mp: Multipart) -> Response {

@@ -752,6 +752,56 @@ async fn console_page_records_acceptance_evidence_and_payment() {
     );
     let sm3 = openssl_sm3("阶段性验收通过".as_bytes());
     assert!(html.contains(&sm3), "the SM3 is shown");
+    // The download link works with the console's session.
+    let link = html
+        .split("href=\"")
+        .map(|s| s.split('"').next().unwrap().replace("&#x2f;", "/"))
+        .find(|h| h.starts_with("/api/v1/acceptances/"))
+        .expect("a download link");
+    let r = app
+        .http
+        .get(app.url(&link))
+        .header("cookie", &purchaser)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.headers()["x-content-sm3"].to_str().unwrap(), sm3);
+    assert_eq!(
+        r.bytes().await.unwrap().as_ref(),
+        "阶段性验收通过".as_bytes()
+    );
+    // A refused form keeps the package and says why in Chinese.
+    let body = multipart(
+        boundary,
+        &[
+            ("package", "3"),
+            ("kind", "final"),
+            ("accepted_on", &today.to_string()),
+        ],
+        &[],
+    );
+    let r = app
+        .http
+        .post(app.url("/payments/acceptances"))
+        .header("cookie", &purchaser)
+        .header(
+            "content-type",
+            format!("multipart/form-data; boundary={boundary}"),
+        )
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::CONFLICT);
+    let html = r.text().await.unwrap();
+    assert!(
+        html.contains("须先登记阶段性验收") && html.contains("第3包 <small>"),
+        "{html}"
+    );
+    assert!(
+        html.contains("href=\"/payments?package=3\" class=\"active\""),
+        "{html}"
+    );
 
     // An operator sees no acceptance or payment form, and is refused if posting anyway.
     let operator = app.console_session("operator").await;
