@@ -80,6 +80,24 @@ try {
   check(await page.locator('nav.tabs a').count() === 4, '资源 offers the four cloud business systems');
   if (shots) await page.screenshot({ path: `${shots}/resources.png`, fullPage: false });
 
+  await page.goto(`${base}/payments?package=1`);
+  check(await page.locator('#milestones tbody tr').count() === 3 && await page.locator('#milestones .status').count() === 3,
+    '付款与验收 shows package 1\'s three milestones with a status badge each');
+  // Record the stage acceptance with a document through the form (multipart, as a person would).
+  const beijingToday = new Date(Date.now() + 8 * 3600e3).toISOString().slice(0, 10);
+  await page.selectOption('#acceptance-form select[name=kind]', 'stage');
+  await page.fill('#acceptance-form input[name=accepted_on]', beijingToday);
+  await page.fill('#acceptance-form input[name=note]', '浏览器测试：阶段性验收');
+  await page.setInputFiles('#acceptance-form input[type=file]',
+    { name: '阶段性验收报告.txt', mimeType: 'text/plain', buffer: Buffer.from('阶段性验收通过') });
+  await page.click('#acceptance-form button[type=submit]');
+  await page.waitForSelector('p.ok, p.error');
+  check((await page.textContent('.ok'))?.includes('已登记阶段性验收') &&
+    /[0-9a-f]{64}/.test(await page.textContent('#acceptances code.sm3')) &&
+    (await page.textContent('#milestone-2 .status')) === '应付',
+    '付款与验收 records an acceptance with its document: the SM3 is shown and 中期款 becomes 应付');
+  if (shots) await page.screenshot({ path: `${shots}/payments.png`, fullPage: true });
+
   await page.goto(`${base}/gateway`);
   const gw = await page.textContent('main');
   check(gw.includes('运行中的密码前置实例 1 个'), '接口监控 shows the running gateway replica');

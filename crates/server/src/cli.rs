@@ -169,8 +169,66 @@ enum Command {
     /// Monthly service statements (月度服务明细).
     #[command(subcommand)]
     Statement(StatementCmd),
+    /// Payment milestones with due dates and statuses; recording payments (付款).
+    #[command(subcommand)]
+    Payment(PaymentCmd),
+    /// Stage and final acceptance (验收) with their evidence documents.
+    #[command(subcommand)]
+    Acceptance(AcceptanceCmd),
     /// Print the OpenAPI document.
     Openapi,
+}
+
+#[derive(Subcommand)]
+enum PaymentCmd {
+    /// Every milestone with its due date and status today (未到期/应付/已付/逾期).
+    List {
+        #[arg(long)]
+        package: Option<i64>,
+    },
+    /// Record the payment of a milestone.
+    Record {
+        #[arg(long)]
+        package: i64,
+        /// The milestone's number in the package (1 首款, 2 中期款, 3 尾款).
+        #[arg(long)]
+        milestone: i64,
+        /// The payment date, YYYY-MM-DD.
+        #[arg(long)]
+        on: String,
+        /// 元, at most two decimals.
+        #[arg(long)]
+        amount: String,
+        /// Voucher or bank reference 凭证号.
+        #[arg(long, default_value = "")]
+        reference: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum AcceptanceCmd {
+    /// Record a package's stage or final acceptance with its evidence documents (one
+    /// transaction: a bad document records nothing).
+    Add {
+        #[arg(long)]
+        package: i64,
+        /// stage (阶段性验收) | final (最终验收)
+        #[arg(long)]
+        kind: String,
+        /// The acceptance date, YYYY-MM-DD.
+        #[arg(long)]
+        on: String,
+        #[arg(long, default_value = "")]
+        note: String,
+        /// An evidence document (repeatable); at most 20 MiB each.
+        #[arg(long = "document")]
+        documents: Vec<PathBuf>,
+    },
+    /// Acceptances with their documents (name, size, SM3).
+    List {
+        #[arg(long)]
+        package: Option<i64>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -1242,6 +1300,227 @@ async fn node_cmd(cli: &Cli, cmd: &NodeCmd, fmt: Format) -> Result<()> {
     Ok(())
 }
 
+async fn payment_cmd(cli: &Cli, cmd: &PaymentCmd, fmt: Format) -> Result<()> {
+    let store = open_store(cli).await?;
+    let who = actor();
+    let cx = Ctx {
+        store: store.as_ref(),
+        actor: &who,
+        now: Utc::now(),
+    };
+    let contract = ops::current_contract(store.as_ref(), None).await?;
+    match cmd {
+        PaymentCmd::List { package } => {
+            let cal =
+                calendar::parse(crate::CALENDAR).map_err(|e| anyhow!("bundled calendar: {e}"))?;
+            let dto = crate::api::payments::payments_dto(
+                store.as_ref(),
+                contract,
+                &cal,
+                *package,
+                cx.now,
+            )
+            .await
+            .map_err(api_err)?;
+            if fmt == Format::Json {
+                return print_json(&dto);
+            }
+            let mut rows = Vec::new();
+            for p in &dto.packages {
+                for m in &p.milestones {
+                    let due = match (m.due_kind.as_str(), &m.due_date) {
+                        (_, None) => "未约定日期".to_owned(),
+                        ("latest", Some(d)) => format!("最迟 {d}（待验收）"),
+                        (_, Some(d)) => d.clone(),
+                    };
+                    let paid = p
+                        .payments
+                        .iter()
+                        .find(|x| Some(&x.id) == m.payment.as_ref());
+                    rows.push(vec![
+                        format!("第{}包", p.package),
+                        m.seq.to_string(),
+                        m.name.clone(),
+                        m.percent
+                            .as_ref()
+                            .map(|x| format!("{x}%"))
+                            .unwrap_or_default(),
+                        m.trigger_zh.clone(),
+                        format!("{due}{}", if m.provisional { " 暂定" } else { "" }),
+                        m.status_zh.clone(),
+                        paid.map(|x| x.paid_on.clone()).unwrap_or_default(),
+                        paid.map(|x| x.amount_display.clone()).unwrap_or_default(),
+                    ]);
+                }
+            }
+            print_table(
+                &[
+                    "包",
+                    "序号",
+                    "付款节点",
+                    "比例",
+                    "付款条件",
+                    "应付日期",
+                    "状态",
+                    "付款日期",
+                    "金额(元)",
+                ],
+                &rows,
+            );
+            println!("状态按北京时间 {} 计算", dto.today);
+        }
+        PaymentCmd::Record {
+            package,
+            milestone,
+            on,
+            amount,
+            reference,
+        } => {
+            let (stored, c) = contract.ok_or_else(|| {
+                anyhow!("尚未加载合同 / no contract loaded: govcloud catalog load FILE")
+            })?;
+            let p = crate::payments::record_payment(
+                cx,
+                &stored.id,
+                &c,
+                crate::payments::NewPayment {
+                    package: *package,
+                    milestone: *milestone,
+                    paid_on: crate::payments::parse_date("--on", on).map_err(op_err)?,
+                    amount,
+                    reference,
+                },
+            )
+            .await
+            .map_err(op_err)?;
+            let dto = crate::api::payments::payment_dto(&p);
+            done(
+                fmt,
+                &serde_json::to_value(&dto)?,
+                &format!(
+                    "已登记第 {} 包第 {} 个付款节点的付款：{} 元（{}），{}",
+                    dto.package,
+                    dto.milestone,
+                    dto.amount_display,
+                    dto.amount_capitals,
+                    dto.paid_on
+                ),
+            )?;
+        }
+    }
+    Ok(())
+}
+
+async fn acceptance_cmd(cli: &Cli, cmd: &AcceptanceCmd, fmt: Format) -> Result<()> {
+    let store = open_store(cli).await?;
+    let who = actor();
+    let cx = Ctx {
+        store: store.as_ref(),
+        actor: &who,
+        now: Utc::now(),
+    };
+    let (stored, c) = ops::current_contract(store.as_ref(), None)
+        .await?
+        .ok_or_else(|| anyhow!("尚未加载合同 / no contract loaded: govcloud catalog load FILE"))?;
+    match cmd {
+        AcceptanceCmd::Add {
+            package,
+            kind,
+            on,
+            note,
+            documents,
+        } => {
+            let mut uploads = Vec::new();
+            for f in documents {
+                let meta = std::fs::metadata(f)
+                    .with_context(|| format!("无法读取文件 / cannot read {}", f.display()))?;
+                if meta.len() > govcloud_domain::payment::MAX_EVIDENCE_BYTES as u64 {
+                    return Err(op_err(crate::payments::too_large(meta.len() as usize)));
+                }
+                uploads.push(crate::payments::Upload {
+                    name: f
+                        .file_name()
+                        .map(|n| n.to_string_lossy().into_owned())
+                        .unwrap_or_default(),
+                    content_type: None,
+                    content: std::fs::read(f)
+                        .with_context(|| format!("无法读取文件 / cannot read {}", f.display()))?,
+                });
+            }
+            let (a, docs) = crate::payments::record_acceptance(
+                cx,
+                &stored.id,
+                &c,
+                crate::payments::NewAcceptance {
+                    package: *package,
+                    kind,
+                    accepted_on: crate::payments::parse_date("--on", on).map_err(op_err)?,
+                    note,
+                    documents: uploads,
+                },
+            )
+            .await
+            .map_err(op_err)?;
+            let dto = crate::api::payments::acceptance_dto(&a, &docs);
+            let mut sentence = format!(
+                "已登记第 {} 包{}（{}），编号 {}",
+                dto.package, dto.kind_zh, dto.accepted_on, dto.id
+            );
+            for d in &dto.documents {
+                sentence.push_str(&format!(
+                    "\n  材料 {}（{} 字节）SM3 {}",
+                    d.name, d.size, d.sm3
+                ));
+            }
+            done(fmt, &serde_json::to_value(&dto)?, &sentence)?;
+        }
+        AcceptanceCmd::List { package } => {
+            if let Some(n) = package {
+                crate::payments::package_of(&c, *n).map_err(op_err)?;
+            }
+            let list = store.acceptances(&stored.id, *package).await?;
+            let docs = store.evidence_list(&stored.id, *package).await?;
+            let dtos: Vec<_> = list
+                .iter()
+                .map(|a| {
+                    let mine: Vec<_> = docs
+                        .iter()
+                        .filter(|d| d.acceptance_id == a.id)
+                        .cloned()
+                        .collect();
+                    crate::api::payments::acceptance_dto(a, &mine)
+                })
+                .collect();
+            if fmt == Format::Json {
+                return print_json(&dtos);
+            }
+            let mut rows = Vec::new();
+            for a in &dtos {
+                rows.push(vec![
+                    format!("第{}包", a.package),
+                    a.kind_zh.clone(),
+                    a.accepted_on.clone(),
+                    a.id.clone(),
+                    a.recorded_by.clone(),
+                    a.note.clone(),
+                ]);
+                for d in &a.documents {
+                    rows.push(vec![
+                        String::new(),
+                        "└ 材料".to_owned(),
+                        d.name.clone(),
+                        d.id.clone(),
+                        format!("{} 字节", d.size),
+                        format!("SM3 {}", d.sm3),
+                    ]);
+                }
+            }
+            print_table(&["包", "验收", "日期", "编号", "登记人", "说明"], &rows);
+        }
+    }
+    Ok(())
+}
+
 fn print_json<T: Serialize>(v: &T) -> Result<()> {
     let mut out = std::io::stdout().lock();
     serde_json::to_writer_pretty(&mut out, v)?;
@@ -1365,6 +1644,8 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Host(cmd) => host_cmd(&cli, cmd, fmt).await?,
         Command::Price(cmd) => price_cmd(&cli, cmd, fmt).await?,
         Command::Statement(cmd) => statement_cmd(&cli, cmd, fmt).await?,
+        Command::Payment(cmd) => payment_cmd(&cli, cmd, fmt).await?,
+        Command::Acceptance(cmd) => acceptance_cmd(&cli, cmd, fmt).await?,
         Command::Catalog(cmd) => return catalog(&cli, cmd, fmt).await,
         Command::User(cmd) => user(&cli, cmd, fmt).await?,
         Command::Audit(cmd) => return audit(&cli, cmd, fmt).await,

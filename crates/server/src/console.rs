@@ -52,6 +52,7 @@ impl Templates {
                 "resources.html",
                 include_str!("../templates/resources.html"),
             ),
+            ("payments.html", include_str!("../templates/payments.html")),
             (
                 "statements.html",
                 include_str!("../templates/statements.html"),
@@ -110,6 +111,20 @@ pub fn routes() -> Router<AppState> {
         .route("/statements", get(statements_page))
         .route("/statements/generate", post(statements_generate))
         .route("/statements/{id}", get(statement_page))
+        .route("/payments", get(payments_page))
+        .route(
+            "/payments/acceptances",
+            post(payments_accept).layer(axum::extract::DefaultBodyLimit::max(
+                crate::api::payments::UPLOAD_BODY_LIMIT,
+            )),
+        )
+        .route(
+            "/payments/documents",
+            post(payments_upload).layer(axum::extract::DefaultBodyLimit::max(
+                crate::api::payments::UPLOAD_BODY_LIMIT,
+            )),
+        )
+        .route("/payments/record", post(payments_record))
         .route("/gateway", get(gateway_page))
         .route("/gateway/live", get(gateway_live))
         .route("/gateway/nodes", post(gateway_nodes))
@@ -1535,4 +1550,351 @@ async fn statement_page(
             diff, versions,
         },
     )
+}
+
+#[derive(Deserialize)]
+struct PackageParam {
+    package: Option<String>,
+}
+
+/// 付款与验收: per package, the milestones with their due dates and status badges, the
+/// acceptances with their evidence documents (download, SM3), the payments; forms for the
+/// roles that may record (the API's `GET /api/v1/payments`, `POST /api/v1/acceptances`,
+/// `…/documents`, `POST /api/v1/payments`).
+async fn payments_page(
+    State(state): State<AppState>,
+    parts: Parts,
+    Query(q): Query<PackageParam>,
+) -> Response {
+    let user = match viewer(&state, &parts).await {
+        Ok(u) => u,
+        Err(r) => return r,
+    };
+    let package = q.package.and_then(|p| p.trim().parse().ok());
+    render_payments(&state, &user, package, None, None).await
+}
+
+async fn render_payments(
+    state: &AppState,
+    user: &User,
+    package: Option<i64>,
+    done: Option<String>,
+    error: Option<String>,
+) -> Response {
+    let contract = match state.contract().await {
+        Ok(Some(c)) => c,
+        Ok(None) => {
+            return message(
+                state,
+                user,
+                StatusCode::NOT_FOUND,
+                "尚未加载合同",
+                "请先加载合同目录。",
+            )
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "payments page");
+            return message(
+                state,
+                user,
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "无法读取合同",
+                "详情见服务器日志。",
+            );
+        }
+    };
+    let numbers: Vec<_> = contract
+        .1
+        .packages
+        .iter()
+        .map(|p| context! { number => p.number.get(), short_name => p.short_name.clone() })
+        .collect();
+    let package = package
+        .filter(|n| crate::payments::package_of(&contract.1, *n).is_ok())
+        .or_else(|| {
+            contract
+                .1
+                .packages
+                .first()
+                .map(|p| i64::from(p.number.get()))
+        })
+        .unwrap_or(1);
+    let dto = match crate::api::payments::payments_dto(
+        state.store.as_ref(),
+        Some(contract),
+        &state.calendar,
+        Some(package),
+        state.now(),
+    )
+    .await
+    {
+        Ok(d) => d,
+        Err(e) => {
+            tracing::error!(code = e.body.code, "payments page: {}", e.body.message_en);
+            return message(
+                state,
+                user,
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "无法读取付款与验收数据",
+                "详情见服务器日志。",
+            );
+        }
+    };
+    let Some(p) = dto.packages.first() else {
+        return message(
+            state,
+            user,
+            StatusCode::NOT_FOUND,
+            "包不存在",
+            "合同中没有这个包。",
+        );
+    };
+    // Each milestone with its payment, each payment with its milestone's name.
+    let mut view = serde_json::to_value(p).unwrap_or_default();
+    let by_id: std::collections::BTreeMap<&str, serde_json::Value> = p
+        .payments
+        .iter()
+        .map(|x| (x.id.as_str(), serde_json::to_value(x).unwrap_or_default()))
+        .collect();
+    if let Some(ms) = view["milestones"].as_array_mut() {
+        for m in ms {
+            let paid = m["payment"].as_str().and_then(|id| by_id.get(id)).cloned();
+            m["paid"] = paid.unwrap_or_default();
+        }
+    }
+    if let Some(xs) = view["payments"].as_array_mut() {
+        for x in xs {
+            let name = p
+                .milestones
+                .iter()
+                .find(|m| x["milestone"].as_i64() == Some(i64::from(m.seq)))
+                .map(|m| format!("{}. {}", m.seq, m.name))
+                .unwrap_or_default();
+            x["milestone_name"] = name.into();
+        }
+    }
+    let unpaid: Vec<_> = p
+        .milestones
+        .iter()
+        .filter(|m| m.status != "paid")
+        .map(
+            |m| context! { seq => m.seq, name => m.name.clone(), status_zh => m.status_zh.clone() },
+        )
+        .collect();
+    let may = |roles: &[Role]| roles.contains(&user.role);
+    state.console.render(
+        "payments.html",
+        context! { viewer => Viewer::from(user), p => minijinja::Value::from_serialize(&view),
+        numbers, unpaid, today => dto.today.clone(), done, error,
+        calendar_note => calendar_note(state),
+        can_accept => may(<crate::api::payments::PurchaserOrAdmin as crate::api::Allowed>::ROLES),
+        can_pay => may(<crate::api::payments::PurchaserOrAdmin as crate::api::Allowed>::ROLES),
+        can_upload => may(<crate::api::payments::EvidenceUploaders as crate::api::Allowed>::ROLES) },
+    )
+}
+
+/// The signed-in user when their role is one of `A`'s, else the page saying who may.
+async fn payments_user<A: crate::api::Allowed>(
+    state: &AppState,
+    parts: &Parts,
+    what_zh: &str,
+) -> Result<User, Response> {
+    let user = viewer(state, parts).await?;
+    if !A::ROLES.contains(&user.role) {
+        let who: Vec<&str> = A::ROLES.iter().map(|r| r.label_zh()).collect();
+        return Err(message(
+            state,
+            &user,
+            StatusCode::FORBIDDEN,
+            "无权操作",
+            &format!("仅{}可{what_zh}。", who.join("、")),
+        ));
+    }
+    Ok(user)
+}
+
+fn field<'a>(fields: &'a [(String, String)], name: &str) -> &'a str {
+    fields
+        .iter()
+        .find(|(k, _)| k == name)
+        .map_or("", |(_, v)| v.as_str())
+}
+
+/// Render the page again with the outcome of a form.
+async fn payments_outcome(
+    state: &AppState,
+    user: &User,
+    package: Option<i64>,
+    outcome: Result<String, crate::error::ApiError>,
+) -> Response {
+    match outcome {
+        Ok(done) => render_payments(state, user, package, Some(done), None).await,
+        Err(e) => {
+            let status = e.status;
+            let mut r = render_payments(state, user, package, None, Some(e.body.message_zh)).await;
+            if r.status().is_success() {
+                *r.status_mut() = status;
+            }
+            r
+        }
+    }
+}
+
+type Multipart = Result<axum::extract::Multipart, axum::extract::multipart::MultipartRejection>;
+
+async fn read_form(
+    mp: Multipart,
+) -> Result<(Vec<(String, String)>, Vec<crate::payments::Upload>), crate::error::ApiError> {
+    let mp = mp.map_err(|e| {
+        crate::error::ApiError::bad_request(
+            "invalid_multipart",
+            "表单上传格式不正确",
+            e.body_text(),
+        )
+    })?;
+    crate::api::payments::read_multipart(mp).await
+}
+
+async fn payments_accept(State(state): State<AppState>, parts: Parts, mp: Multipart) -> Response {
+    let user =
+        match payments_user::<crate::api::payments::PurchaserOrAdmin>(&state, &parts, "登记验收")
+            .await
+        {
+            Ok(u) => u,
+            Err(r) => return r,
+        };
+    let mut package = None;
+    let outcome = async {
+        let (fields, files) = read_form(mp).await?;
+        package = field(&fields, "package").trim().parse::<i64>().ok();
+        let on = crate::payments::parse_date("验收日期", field(&fields, "accepted_on"))?;
+        let (stored, c) = state
+            .contract()
+            .await?
+            .ok_or_else(crate::api::catalog::no_contract)?;
+        let (a, docs) = crate::payments::record_acceptance(
+            state.ctx(user.name.as_str()),
+            &stored.id,
+            &c,
+            crate::payments::NewAcceptance {
+                package: package.unwrap_or(0),
+                kind: field(&fields, "kind"),
+                accepted_on: on,
+                note: field(&fields, "note"),
+                documents: files,
+            },
+        )
+        .await?;
+        let kind = govcloud_domain::payment::AcceptanceKind::parse(&a.kind)
+            .map_or("验收", |k| k.label_zh());
+        Ok::<_, crate::error::ApiError>(format!(
+            "已登记{kind}（{}），验收材料 {} 份",
+            a.accepted_on,
+            docs.len()
+        ))
+    }
+    .await;
+    payments_outcome(&state, &user, package, outcome).await
+}
+
+async fn payments_upload(State(state): State<AppState>, parts: Parts, mp: Multipart) -> Response {
+    let user = match payments_user::<crate::api::payments::EvidenceUploaders>(
+        &state,
+        &parts,
+        "上传验收材料",
+    )
+    .await
+    {
+        Ok(u) => u,
+        Err(r) => return r,
+    };
+    let mut package = None;
+    let outcome = async {
+        let (fields, mut files) = read_form(mp).await?;
+        package = field(&fields, "package").trim().parse::<i64>().ok();
+        if files.len() != 1 {
+            return Err(crate::error::ApiError::bad_request(
+                "one_file_expected",
+                "请选择一个文件",
+                "choose one file",
+            ));
+        }
+        let doc = crate::payments::add_evidence(
+            state.ctx(user.name.as_str()),
+            field(&fields, "acceptance"),
+            files.remove(0),
+        )
+        .await?;
+        Ok(format!(
+            "已上传 {}（{} 字节），SM3 {}",
+            doc.name, doc.size, doc.sm3
+        ))
+    }
+    .await;
+    payments_outcome(&state, &user, package, outcome).await
+}
+
+#[derive(Deserialize)]
+struct PaymentForm {
+    package: i64,
+    milestone: i64,
+    paid_on: String,
+    amount: String,
+    reference: Option<String>,
+}
+
+async fn payments_record(
+    State(state): State<AppState>,
+    parts: Parts,
+    form: Result<Form<PaymentForm>, axum::extract::rejection::FormRejection>,
+) -> Response {
+    let user =
+        match payments_user::<crate::api::payments::PurchaserOrAdmin>(&state, &parts, "登记付款")
+            .await
+        {
+            Ok(u) => u,
+            Err(r) => return r,
+        };
+    let Ok(Form(f)) = form else {
+        return payments_outcome(
+            &state,
+            &user,
+            None,
+            Err(crate::error::ApiError::bad_request(
+                "invalid_body",
+                "请填写款项、付款日期和金额",
+                "fill in milestone, date and amount",
+            )),
+        )
+        .await;
+    };
+    let outcome = async {
+        let on = crate::payments::parse_date("付款日期", &f.paid_on)?;
+        let (stored, c) = state
+            .contract()
+            .await?
+            .ok_or_else(crate::api::catalog::no_contract)?;
+        let p = crate::payments::record_payment(
+            state.ctx(user.name.as_str()),
+            &stored.id,
+            &c,
+            crate::payments::NewPayment {
+                package: f.package,
+                milestone: f.milestone,
+                paid_on: on,
+                amount: &f.amount,
+                reference: f.reference.as_deref().unwrap_or(""),
+            },
+        )
+        .await?;
+        Ok(format!(
+            "已登记第 {} 个付款节点的付款：¥{}（{}），{}",
+            p.milestone_seq,
+            format_yuan(p.amount.parse().unwrap_or_default()),
+            govcloud_domain::money::yuan_in_capitals(p.amount.parse().unwrap_or_default()),
+            p.paid_on
+        ))
+    }
+    .await;
+    payments_outcome(&state, &user, Some(f.package), outcome).await
 }

@@ -14,6 +14,7 @@ pub mod error;
 pub mod gateway;
 pub mod metrics;
 pub mod ops;
+pub mod payments;
 pub mod pki;
 pub mod resources;
 pub mod statements;
@@ -37,4 +38,9 @@ pub fn shanghai_time(t: chrono::DateTime<chrono::Utc>) -> String {
     t.with_timezone(&chrono_tz::Asia::Shanghai)
         .format("%Y-%m-%d %H:%M:%S")
         .to_string()
+}
+
+/// Today's date in Beijing (Asia/Shanghai): the `today` of payment due dates.
+pub fn shanghai_date(t: chrono::DateTime<chrono::Utc>) -> chrono::NaiveDate {
+    t.with_timezone(&chrono_tz::Asia::Shanghai).date_naive()
 }

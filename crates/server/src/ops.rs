@@ -45,6 +45,14 @@ pub enum OpError {
         zh: String,
         en: String,
     },
+    /// Well-formed input that the current state refuses (409) or that is too large (413).
+    #[error("{en}")]
+    Refused {
+        status: StatusCode,
+        code: &'static str,
+        zh: String,
+        en: String,
+    },
     #[error("wrong user name or password")]
     BadCredentials,
     #[error("{0}")]
@@ -73,6 +81,12 @@ impl From<OpError> for ApiError {
     fn from(e: OpError) -> Self {
         match e {
             OpError::Invalid { code, zh, en } => ApiError::bad_request(code, zh, en),
+            OpError::Refused {
+                status,
+                code,
+                zh,
+                en,
+            } => ApiError::new(status, code, zh, en),
             OpError::BadCredentials => ApiError::new(
                 StatusCode::UNAUTHORIZED,
                 "invalid_credentials",

@@ -533,3 +533,155 @@ fn statements_on_the_command_line_are_issued_once_and_verify() {
         assert!(!o.stderr.is_empty(), "{bad:?}");
     }
 }
+
+#[test]
+fn acceptance_and_payment_commands() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = catalog_file();
+    ok(&govcloud(
+        dir.path(),
+        &["catalog", "load", f.to_str().unwrap()],
+    ));
+    let today = govcloud::shanghai_date(chrono::Utc::now());
+    let stage_on = (today - chrono::Days::new(20)).to_string();
+    let doc = dir.path().join("阶段性验收报告.pdf");
+    std::fs::write(&doc, b"%PDF-1.7 stage acceptance").unwrap();
+
+    // Payment before its acceptance: refused, exit 1, the reason in both languages.
+    let o = govcloud(
+        dir.path(),
+        &[
+            "payment",
+            "record",
+            "--package",
+            "3",
+            "--milestone",
+            "2",
+            "--on",
+            &today.to_string(),
+            "--amount",
+            "100",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("阶段性验收尚未登记") && err.contains("not owed yet"),
+        "{err}"
+    );
+
+    let out = ok(&govcloud(
+        dir.path(),
+        &[
+            "--format",
+            "json",
+            "acceptance",
+            "add",
+            "--package",
+            "3",
+            "--kind",
+            "stage",
+            "--on",
+            &stage_on,
+            "--note",
+            "阶段性验收",
+            "--document",
+            doc.to_str().unwrap(),
+        ],
+    ));
+    let a: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(
+        (a["kind"].as_str(), a["package"].as_i64()),
+        (Some("stage"), Some(3))
+    );
+    assert_eq!(a["documents"][0]["name"], "阶段性验收报告.pdf");
+    assert_eq!(a["documents"][0]["content_type"], "application/pdf");
+    assert_eq!(a["documents"][0]["size"], 25);
+
+    // A missing document file records nothing.
+    let o = govcloud(
+        dir.path(),
+        &[
+            "acceptance",
+            "add",
+            "--package",
+            "3",
+            "--kind",
+            "final",
+            "--on",
+            &today.to_string(),
+            "--document",
+            "/nonexistent/x.pdf",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(1));
+    let list = ok(&govcloud(
+        dir.path(),
+        &["acceptance", "list", "--package", "3", "--format", "json"],
+    ));
+    let list: Value = serde_json::from_str(&list).unwrap();
+    assert_eq!(list.as_array().unwrap().len(), 1);
+    let table = ok(&govcloud(dir.path(), &["acceptance", "list"]));
+    assert!(
+        table.contains("阶段性验收") && table.contains("SM3 "),
+        "{table}"
+    );
+
+    let out = ok(&govcloud(
+        dir.path(),
+        &[
+            "payment",
+            "record",
+            "--package",
+            "3",
+            "--milestone",
+            "2",
+            "--on",
+            &today.to_string(),
+            "--amount",
+            "12345.6",
+            "--reference",
+            "凭证-7",
+        ],
+    ));
+    assert!(
+        out.contains("12,345.60") && out.contains("壹万贰仟叁佰肆拾伍元陆角"),
+        "{out}"
+    );
+    let o = govcloud(
+        dir.path(),
+        &[
+            "payment",
+            "record",
+            "--package",
+            "3",
+            "--milestone",
+            "2",
+            "--on",
+            &today.to_string(),
+            "--amount",
+            "1",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(1), "paid once only");
+
+    let out = ok(&govcloud(
+        dir.path(),
+        &["payment", "list", "--package", "3", "--format", "json"],
+    ));
+    let v: Value = serde_json::from_str(&out).unwrap();
+    let ms = v["packages"][0]["milestones"].as_array().unwrap();
+    let status: Vec<&str> = ms.iter().map(|m| m["status"].as_str().unwrap()).collect();
+    assert_eq!(status[1..], ["paid", "not_due"]);
+    let table = ok(&govcloud(dir.path(), &["payment", "list"]));
+    assert!(
+        table.contains("第3包") && table.contains("已付") && table.contains("12,345.60"),
+        "{table}"
+    );
+    assert_eq!(
+        govcloud(dir.path(), &["payment", "list", "--package", "8"])
+            .status
+            .code(),
+        Some(1)
+    );
+}

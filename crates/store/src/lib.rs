@@ -10,7 +10,7 @@
 use std::fmt;
 
 use async_trait::async_trait;
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use govcloud_domain::audit::{AuditEntry, AuditEvent, ChainBreak, ChainVerifier};
 use govcloud_domain::catalog::Contract;
 use govcloud_domain::role::{Role, UserName};
@@ -19,6 +19,7 @@ mod postgres;
 mod sql;
 mod sql_crypto;
 mod sql_gateway;
+mod sql_payments;
 mod sql_pki;
 mod sql_resources;
 mod sql_statements;
@@ -576,6 +577,74 @@ pub struct StatementRecord {
     pub issued_by: String,
 }
 
+/// A recorded acceptance 验收 of a package: `stage` (阶段性验收) or `final` (最终验收); one
+/// of each per package.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AcceptanceRecord {
+    pub id: String,
+    pub contract_id: String,
+    pub package_no: i64,
+    /// `stage` or `final`.
+    pub kind: String,
+    pub accepted_on: NaiveDate,
+    pub note: String,
+    pub recorded_by: String,
+    pub created_at: DateTime<Utc>,
+}
+
+/// An evidence document 验收材料 of an acceptance, without its bytes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EvidenceDocument {
+    pub id: String,
+    pub acceptance_id: String,
+    /// The file name as uploaded (no directories).
+    pub name: String,
+    pub content_type: String,
+    /// SM3 of the bytes, lowercase hex, computed by the store when it keeps them.
+    pub sm3: String,
+    pub size: i64,
+    pub uploaded_by: String,
+    pub created_at: DateTime<Utc>,
+}
+
+/// A document to keep: the store computes its SM3 and size.
+#[derive(Clone)]
+pub struct NewEvidence {
+    pub id: String,
+    pub name: String,
+    pub content_type: String,
+    pub content: Vec<u8>,
+    pub uploaded_by: String,
+    pub created_at: DateTime<Utc>,
+}
+
+impl fmt::Debug for NewEvidence {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("NewEvidence")
+            .field("id", &self.id)
+            .field("name", &self.name)
+            .field("content_type", &self.content_type)
+            .field("content", &format!("[{} bytes]", self.content.len()))
+            .finish()
+    }
+}
+
+/// A payment 付款 recorded against one payment milestone of a package; one per milestone.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PaymentRecord {
+    pub id: String,
+    pub contract_id: String,
+    pub package_no: i64,
+    pub milestone_seq: i64,
+    pub paid_on: NaiveDate,
+    /// 元 with two decimals, e.g. `"216660.50"`.
+    pub amount: String,
+    /// Voucher or bank reference 凭证号 (may be empty).
+    pub reference: String,
+    pub recorded_by: String,
+    pub created_at: DateTime<Utc>,
+}
+
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
     /// `sqlite` or `postgres`.
@@ -795,6 +864,50 @@ pub trait Store: Send + Sync + 'static {
         package: Option<i64>,
     ) -> Result<Vec<StatementRecord>>;
     async fn statement(&self, id: &str) -> Result<Option<StatementRecord>>;
+    // --- payments and acceptance (付款与验收) ---
+    /// Record an acceptance with its evidence documents, all in one transaction. `NotFound`
+    /// for a package not in the contract; `Conflict` when the package already has an
+    /// acceptance of this kind, for a kind other than `stage`/`final`, or a document over
+    /// `MAX_EVIDENCE_BYTES`. Returns the documents as stored (with SM3 and size).
+    async fn record_acceptance(
+        &self,
+        a: &AcceptanceRecord,
+        documents: &[NewEvidence],
+        audit: AuditEvent,
+    ) -> Result<Vec<EvidenceDocument>>;
+    /// Add an evidence document to an acceptance (`NotFound` for an unknown acceptance).
+    async fn add_evidence(
+        &self,
+        acceptance_id: &str,
+        document: &NewEvidence,
+        audit: AuditEvent,
+    ) -> Result<EvidenceDocument>;
+    /// Acceptances of a contract, optionally of one package, by package and kind (stage first).
+    async fn acceptances(
+        &self,
+        contract_id: &str,
+        package_no: Option<i64>,
+    ) -> Result<Vec<AcceptanceRecord>>;
+    async fn acceptance(&self, id: &str) -> Result<Option<AcceptanceRecord>>;
+    /// The documents (without bytes) of a contract's acceptances, optionally of one
+    /// package, in upload order.
+    async fn evidence_list(
+        &self,
+        contract_id: &str,
+        package_no: Option<i64>,
+    ) -> Result<Vec<EvidenceDocument>>;
+    /// One document with its bytes.
+    async fn evidence(&self, id: &str) -> Result<Option<(EvidenceDocument, Vec<u8>)>>;
+    /// Record a payment. `NotFound` for a package not in the contract; `Conflict` when the
+    /// milestone already has a payment, or for an amount that is not above zero with at most
+    /// two decimals.
+    async fn record_payment(&self, p: &PaymentRecord, audit: AuditEvent) -> Result<PaymentRecord>;
+    /// Payments of a contract, optionally of one package, by package and milestone.
+    async fn payments(
+        &self,
+        contract_id: &str,
+        package_no: Option<i64>,
+    ) -> Result<Vec<PaymentRecord>>;
 
     // --- the gateway (密码前置) ---
     /// Every app (enabled or not) with its credential hash, for a gateway's snapshot.

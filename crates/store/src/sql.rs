@@ -819,6 +819,31 @@ macro_rules! impl_store {
                 self.st_statement(id).await
             }
 
+            async fn record_acceptance(&self, a: &$crate::AcceptanceRecord, docs: &[$crate::NewEvidence], e: govcloud_domain::audit::AuditEvent) -> $crate::Result<Vec<$crate::EvidenceDocument>> {
+                self.pay_record_acceptance(a, docs, e).await
+            }
+            async fn add_evidence(&self, acceptance_id: &str, d: &$crate::NewEvidence, e: govcloud_domain::audit::AuditEvent) -> $crate::Result<$crate::EvidenceDocument> {
+                self.pay_add_evidence(acceptance_id, d, e).await
+            }
+            async fn acceptances(&self, contract_id: &str, package_no: Option<i64>) -> $crate::Result<Vec<$crate::AcceptanceRecord>> {
+                self.pay_acceptances(contract_id, package_no).await
+            }
+            async fn acceptance(&self, id: &str) -> $crate::Result<Option<$crate::AcceptanceRecord>> {
+                self.pay_acceptance(id).await
+            }
+            async fn evidence_list(&self, contract_id: &str, package_no: Option<i64>) -> $crate::Result<Vec<$crate::EvidenceDocument>> {
+                self.pay_evidence_list(contract_id, package_no).await
+            }
+            async fn evidence(&self, id: &str) -> $crate::Result<Option<($crate::EvidenceDocument, Vec<u8>)>> {
+                self.pay_evidence(id).await
+            }
+            async fn record_payment(&self, p: &$crate::PaymentRecord, e: govcloud_domain::audit::AuditEvent) -> $crate::Result<$crate::PaymentRecord> {
+                self.pay_record_payment(p, e).await
+            }
+            async fn payments(&self, contract_id: &str, package_no: Option<i64>) -> $crate::Result<Vec<$crate::PaymentRecord>> {
+                self.pay_payments(contract_id, package_no).await
+            }
+
             async fn audit_head(&self) -> $crate::Result<Option<(i64, [u8; 32])>> {
                 let row: Option<(i64, String)> =
                     sqlx::query_as("SELECT seq, hash FROM audit_head WHERE id = 1")

@@ -10,6 +10,7 @@ use sqlx::sqlite::{
 use crate::sql::impl_store;
 use crate::sql_crypto::impl_crypto;
 use crate::sql_gateway::impl_gateway;
+use crate::sql_payments::impl_payments;
 use crate::sql_pki::impl_pki;
 use crate::sql_resources::impl_resources;
 use crate::sql_statements::impl_statements;
@@ -52,3 +53,4 @@ impl_gateway!(SqliteStore, sqlx::Sqlite);
 impl_pki!(SqliteStore, sqlx::Sqlite);
 impl_resources!(SqliteStore, sqlx::Sqlite);
 impl_statements!(SqliteStore, sqlx::Sqlite);
+impl_payments!(SqliteStore, sqlx::Sqlite);

@@ -2256,3 +2256,318 @@ async fn prices_usage_streams_and_immutable_statement_versions() {
     })
     .await;
 }
+
+fn day(s: &str) -> chrono::NaiveDate {
+    s.parse().unwrap()
+}
+
+fn acceptance(id: &str, package: i64, kind: &str, on: &str) -> govcloud_store::AcceptanceRecord {
+    govcloud_store::AcceptanceRecord {
+        id: id.to_owned(),
+        contract_id: CONTRACT_ID.to_owned(),
+        package_no: package,
+        kind: kind.to_owned(),
+        accepted_on: day(on),
+        note: format!("{kind} 验收会议纪要"),
+        recorded_by: "purchaser".to_owned(),
+        created_at: at(2),
+    }
+}
+
+fn evidence(id: &str, name: &str, content: Vec<u8>) -> govcloud_store::NewEvidence {
+    govcloud_store::NewEvidence {
+        id: id.to_owned(),
+        name: name.to_owned(),
+        content_type: "application/pdf".to_owned(),
+        content,
+        uploaded_by: "operator".to_owned(),
+        created_at: at(3),
+    }
+}
+
+fn payment(id: &str, package: i64, seq: i64, amount: &str) -> govcloud_store::PaymentRecord {
+    govcloud_store::PaymentRecord {
+        id: id.to_owned(),
+        contract_id: CONTRACT_ID.to_owned(),
+        package_no: package,
+        milestone_seq: seq,
+        paid_on: day("2026-06-15"),
+        amount: amount.to_owned(),
+        reference: "财付 2026-0615-01".to_owned(),
+        recorded_by: "purchaser".to_owned(),
+        created_at: at(4),
+    }
+}
+
+/// SM3("abc"), GB/T 32905 example 1: computed independently of the store.
+const SM3_ABC: &str = "66c7f0f462eeedd9d1f2d46bdc10e4e24167c4875cf2f7a2297da02b8f4ba8e0";
+
+#[tokio::test]
+async fn acceptances_keep_their_documents_with_sm3() {
+    use govcloud_domain::payment::MAX_EVIDENCE_BYTES;
+    on_every_backend(|f| async move {
+        let s = f.store.as_ref();
+        load_catalog(s).await;
+        let n0 = chain_ok(s).await;
+
+        // Every byte value, and the largest document allowed, come back unchanged.
+        let all_bytes: Vec<u8> = (0..=255u8).cycle().take(1000).collect();
+        let largest = vec![0x5a_u8; MAX_EVIDENCE_BYTES];
+        let stage = acceptance("acc1", 1, "stage", "2026-09-30");
+        let docs = s
+            .record_acceptance(
+                &stage,
+                &[
+                    evidence("doc1", "验收报告.pdf", b"abc".to_vec()),
+                    evidence("doc2", "测试记录.bin", all_bytes.clone()),
+                    evidence("doc3", "大文件.bin", largest.clone()),
+                ],
+                ev("acceptance.record", "acc1"),
+            )
+            .await
+            .unwrap();
+        assert_eq!(docs.len(), 3);
+        assert_eq!((docs[0].sm3.as_str(), docs[0].size), (SM3_ABC, 3));
+        assert_eq!(docs[1].size, 1000);
+        assert_eq!(docs[2].size, MAX_EVIDENCE_BYTES as i64);
+        assert!(docs.iter().all(|d| d.acceptance_id == "acc1"));
+        let (d1, bytes) = s.evidence("doc2").await.unwrap().unwrap();
+        assert_eq!((d1, bytes), (docs[1].clone(), all_bytes));
+        let (_, bytes) = s.evidence("doc3").await.unwrap().unwrap();
+        assert!(bytes == largest);
+        assert!(s.evidence("doc9").await.unwrap().is_none());
+        assert_eq!(s.acceptance("acc1").await.unwrap(), Some(stage.clone()));
+        assert_eq!(chain_ok(s).await, n0 + 1);
+
+        // One acceptance of each kind per package; refusals change nothing.
+        let refusals = [
+            (acceptance("acc2", 1, "stage", "2026-10-30"), Vec::new()),
+            (acceptance("acc1", 2, "stage", "2026-10-30"), Vec::new()),
+            (acceptance("acc3", 1, "initial", "2026-10-30"), Vec::new()),
+            (
+                acceptance("acc4", 2, "stage", "2026-10-30"),
+                vec![evidence(
+                    "doc4",
+                    "过大.bin",
+                    vec![0; MAX_EVIDENCE_BYTES + 1],
+                )],
+            ),
+        ];
+        for (a, d) in &refusals {
+            let r = s
+                .record_acceptance(a, d, ev("acceptance.record", &a.id))
+                .await;
+            assert!(matches!(r, Err(StoreError::Conflict(_))), "{}: {r:?}", a.id);
+        }
+        let r = s
+            .record_acceptance(
+                &acceptance("acc5", 9, "stage", "2026-10-30"),
+                &[],
+                ev("acceptance.record", "acc5"),
+            )
+            .await;
+        assert!(matches!(r, Err(StoreError::NotFound(_))), "{r:?}");
+        assert!(s.acceptance("acc4").await.unwrap().is_none());
+        assert!(s.evidence("doc4").await.unwrap().is_none());
+        assert_eq!(chain_ok(s).await, n0 + 1);
+
+        // More evidence later; none for an unknown acceptance or over the cap.
+        let fin = acceptance("acc6", 1, "final", "2026-12-20");
+        s.record_acceptance(&fin, &[], ev("acceptance.record", "acc6"))
+            .await
+            .unwrap();
+        let p2 = acceptance("acc7", 2, "stage", "2026-10-09");
+        s.record_acceptance(&p2, &[], ev("acceptance.record", "acc7"))
+            .await
+            .unwrap();
+        let late = s
+            .add_evidence(
+                "acc6",
+                &evidence("doc5", "终验报告.pdf", b"final".to_vec()),
+                ev("acceptance.evidence", "acc6"),
+            )
+            .await
+            .unwrap();
+        assert_eq!((late.acceptance_id.as_str(), late.size), ("acc6", 5));
+        let r = s
+            .add_evidence(
+                "acc9",
+                &evidence("doc6", "x.pdf", b"x".to_vec()),
+                ev("acceptance.evidence", "acc9"),
+            )
+            .await;
+        assert!(matches!(r, Err(StoreError::NotFound(_))), "{r:?}");
+        for (id, doc) in [
+            ("acc6", evidence("doc5", "again.pdf", b"x".to_vec())),
+            (
+                "acc6",
+                evidence("doc7", "big.bin", vec![1; MAX_EVIDENCE_BYTES + 1]),
+            ),
+        ] {
+            let r = s
+                .add_evidence(id, &doc, ev("acceptance.evidence", id))
+                .await;
+            assert!(matches!(r, Err(StoreError::Conflict(_))), "{r:?}");
+        }
+        assert_eq!(chain_ok(s).await, n0 + 4);
+
+        // Listing: by package, stage before final; documents in upload order.
+        let ids = |v: Vec<govcloud_store::AcceptanceRecord>| -> Vec<String> {
+            v.into_iter().map(|a| a.id).collect()
+        };
+        assert_eq!(
+            ids(s.acceptances(CONTRACT_ID, None).await.unwrap()),
+            ["acc1", "acc6", "acc7"]
+        );
+        assert_eq!(
+            ids(s.acceptances(CONTRACT_ID, Some(1)).await.unwrap()),
+            ["acc1", "acc6"]
+        );
+        assert_eq!(s.acceptances(CONTRACT_ID, Some(1)).await.unwrap()[1], fin);
+        assert!(s.acceptances("other", None).await.unwrap().is_empty());
+        let docs1: Vec<String> = s
+            .evidence_list(CONTRACT_ID, Some(1))
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|d| d.id)
+            .collect();
+        assert_eq!(docs1, ["doc1", "doc2", "doc3", "doc5"]);
+        assert!(s
+            .evidence_list(CONTRACT_ID, Some(2))
+            .await
+            .unwrap()
+            .is_empty());
+
+        // A reloaded contract keeps its acceptances.
+        let c = catalog::parse(CONTRACT).unwrap();
+        let edited = CONTRACT.replacen("# business systems", "# edited: business systems", 1);
+        assert_ne!(edited, CONTRACT);
+        assert_eq!(
+            s.load_contract(&c, &edited, "fp2", ev("catalog.load", &c.id))
+                .await
+                .unwrap(),
+            LoadOutcome::Replaced
+        );
+        assert_eq!(s.acceptances(CONTRACT_ID, None).await.unwrap().len(), 3);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn payments_are_recorded_once_per_milestone() {
+    on_every_backend(|f| async move {
+        let s = f.store.as_ref();
+        load_catalog(s).await;
+        let n0 = chain_ok(s).await;
+        let stored = s
+            .record_payment(
+                &payment("pay1", 1, 1, "216660.5"),
+                ev("payment.record", "pay1"),
+            )
+            .await
+            .unwrap();
+        assert_eq!(stored.amount, "216660.50");
+        assert_eq!(stored.paid_on, day("2026-06-15"));
+        for (id, package, seq, amount) in [
+            ("pay2", 3, 2, "0.01"),
+            ("pay3", 1, 2, "99999999999999.99"),
+            ("pay4", 1, 3, "1000"),
+        ] {
+            s.record_payment(&payment(id, package, seq, amount), ev("payment.record", id))
+                .await
+                .unwrap();
+        }
+        let n1 = chain_ok(s).await;
+        assert_eq!(n1, n0 + 4);
+        for (p, what) in [
+            (payment("pay5", 1, 1, "1"), "second payment of a milestone"),
+            (payment("pay1", 2, 1, "1"), "id reused"),
+            (payment("pay6", 2, 1, "0"), "zero"),
+            (payment("pay6", 2, 1, "-5"), "negative"),
+            (payment("pay6", 2, 1, "1.001"), "a tenth of a fen"),
+            (payment("pay6", 2, 1, "十元"), "not a number"),
+            (payment("pay6", 2, 0, "1"), "milestone 0"),
+        ] {
+            let r = s.record_payment(&p, ev("payment.record", &p.id)).await;
+            assert!(matches!(r, Err(StoreError::Conflict(_))), "{what}: {r:?}");
+        }
+        let r = s
+            .record_payment(&payment("pay7", 6, 1, "1"), ev("payment.record", "pay7"))
+            .await;
+        assert!(matches!(r, Err(StoreError::NotFound(_))), "{r:?}");
+        assert_eq!(chain_ok(s).await, n1);
+
+        let all: Vec<(String, i64, i64, String)> = s
+            .payments(CONTRACT_ID, None)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|p| (p.id, p.package_no, p.milestone_seq, p.amount))
+            .collect();
+        let want = [
+            ("pay1", 1, 1, "216660.50"),
+            ("pay3", 1, 2, "99999999999999.99"),
+            ("pay4", 1, 3, "1000.00"),
+            ("pay2", 3, 2, "0.01"),
+        ]
+        .map(|(i, p, m, a)| (i.to_owned(), p, m, a.to_owned()));
+        assert_eq!(all, want);
+        assert_eq!(s.payments(CONTRACT_ID, Some(3)).await.unwrap().len(), 1);
+        assert_eq!(
+            s.payments(CONTRACT_ID, Some(3)).await.unwrap()[0],
+            govcloud_store::PaymentRecord {
+                amount: "0.01".to_owned(),
+                ..payment("pay2", 3, 2, "0.01")
+            }
+        );
+    })
+    .await;
+}
+
+/// 20 parallel attempts at the same final acceptance and at the same payment: one of each
+/// is stored, the others are refused as conflicts, and the chain has one entry for each.
+#[tokio::test]
+async fn parallel_duplicates_store_one() {
+    on_every_backend(|f| async move {
+        load_catalog(f.store.as_ref()).await;
+        let n0 = chain_ok(f.store.as_ref()).await;
+        let mut tasks = Vec::new();
+        for i in 0..20 {
+            let s = f.store.clone();
+            tasks.push(tokio::spawn(async move {
+                let id = format!("acc{i}");
+                let a = acceptance(&id, 4, "final", "2026-12-20");
+                let docs = [evidence(&format!("doc{i}"), "终验.pdf", vec![i as u8; 64])];
+                s.record_acceptance(&a, &docs, ev("acceptance.record", &id))
+                    .await
+                    .map(|_| ())
+            }));
+            let s = f.store.clone();
+            tasks.push(tokio::spawn(async move {
+                let id = format!("pay{i}");
+                s.record_payment(&payment(&id, 4, 1, "10"), ev("payment.record", &id))
+                    .await
+                    .map(|_| ())
+            }));
+        }
+        let mut ok = 0;
+        for t in tasks {
+            match t.await.unwrap() {
+                Ok(()) => ok += 1,
+                Err(StoreError::Conflict(_)) => {}
+                Err(e) => panic!("unexpected {e:?}"),
+            }
+        }
+        assert_eq!(ok, 2);
+        let s = f.store.as_ref();
+        assert_eq!(s.acceptances(CONTRACT_ID, Some(4)).await.unwrap().len(), 1);
+        assert_eq!(
+            s.evidence_list(CONTRACT_ID, Some(4)).await.unwrap().len(),
+            1
+        );
+        assert_eq!(s.payments(CONTRACT_ID, Some(4)).await.unwrap().len(), 1);
+        assert_eq!(chain_ok(s).await, n0 + 2);
+    })
+    .await;
+}

@@ -30,6 +30,7 @@ pub mod calendar;
 pub mod catalog;
 pub mod crypto;
 pub mod gateway;
+pub mod payments;
 pub mod pki;
 pub mod resources;
 pub mod session;
@@ -56,6 +57,7 @@ pub mod users;
         (name = "pki", description = "证书、吊销列表、OCSP 与时间戳 certificates, CRLs, OCSP and timestamps"),
         (name = "auth", description = "强身份认证 strong identity authentication (app credentials)"),
         (name = "resources", description = "云资源 cloud resources against the contract: systems, allocations, hosts, usage"),
+        (name = "payments", description = "付款与验收 payment milestones with due dates and statuses, acceptances with evidence documents, payments"),
         (name = "gateway", description = "密码前置 the crypto front proxy: nodes, app policies, rate limits, live figures"),
         (name = "statements", description = "月度服务明细 monthly service statements and unit prices: generate, verify, download"),
     )
@@ -127,6 +129,17 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(statements::generate))
         .routes(routes!(statements::show_statement))
         .routes(routes!(statements::download))
+        .routes(routes!(payments::list_payments, payments::record_payment))
+        .routes(routes!(payments::record_acceptance))
+        .routes(routes!(payments::download_document))
+        .merge(
+            // Evidence documents of up to 20 MiB (in base64 inside JSON, or multipart).
+            OpenApiRouter::new()
+                .routes(routes!(payments::upload_document))
+                .layer(axum::extract::DefaultBodyLimit::max(
+                    payments::UPLOAD_BODY_LIMIT,
+                )),
+        )
         .routes(routes!(gateway::rotate))
         .routes(routes!(gateway::show_policy))
         .routes(routes!(gateway::allow))
@@ -328,7 +341,7 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
     }
 }
 
-fn json_rejection(rej: JsonRejection) -> ApiError {
+pub(crate) fn json_rejection(rej: JsonRejection) -> ApiError {
     match rej {
         JsonRejection::JsonSyntaxError(e) => ApiError::bad_request(
             "invalid_json",
