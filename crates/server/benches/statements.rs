@@ -58,11 +58,13 @@ async fn main() -> anyhow::Result<()> {
             cx,
             &c,
             &stored.id,
-            item.id.as_str(),
-            "12.34",
-            bj(2026, 1, 1),
-            "manual",
-            "",
+            statements::NewPrice {
+                item: item.id.as_str(),
+                unit_price: "12.34",
+                from: bj(2026, 1, 1),
+                source: "manual",
+                note: "",
+            },
         )
         .await?;
     }

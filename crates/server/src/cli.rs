@@ -937,10 +937,20 @@ async fn price_cmd(cli: &Cli, cmd: &PriceCmd, fmt: Format) -> Result<()> {
             note,
         } => {
             let at = crate::statements::parse_from(from).map_err(op_err)?;
-            let p =
-                crate::statements::set_price(cx, &c, &stored.id, item, price, at, "manual", note)
-                    .await
-                    .map_err(op_err)?;
+            let p = crate::statements::set_price(
+                cx,
+                &c,
+                &stored.id,
+                crate::statements::NewPrice {
+                    item,
+                    unit_price: price,
+                    from: at,
+                    source: "manual",
+                    note,
+                },
+            )
+            .await
+            .map_err(op_err)?;
             done(
                 fmt,
                 &serde_json::json!({"item": p.item_id, "unit_price": p.unit_price, "from": p.effective_from}),
@@ -2180,11 +2190,13 @@ async fn demo_usage(cx: Ctx<'_>) -> Result<()> {
             cx,
             &c,
             &stored.id,
-            &p.item,
-            &p.unit_price,
-            from,
-            "demo",
-            "演示价格",
+            crate::statements::NewPrice {
+                item: &p.item,
+                unit_price: &p.unit_price,
+                from,
+                source: "demo",
+                note: "演示价格",
+            },
         )
         .await
         .map_err(op_err)

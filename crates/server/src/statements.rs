@@ -77,17 +77,30 @@ pub fn parse_from(s: &str) -> Result<DateTime<Utc>, OpError> {
     })
 }
 
+/// A price to set: `unit_price` in 元 per the item's billing unit from `from`; `source` is
+/// `manual` or `demo`.
+pub struct NewPrice<'a> {
+    pub item: &'a str,
+    pub unit_price: &'a str,
+    pub from: DateTime<Utc>,
+    pub source: &'a str,
+    pub note: &'a str,
+}
+
 /// Set a unit price (audited as `price.set`; the same price again changes nothing).
 pub async fn set_price(
     cx: Ctx<'_>,
     contract: &Contract,
     contract_id: &str,
-    item_id: &str,
-    unit_price: &str,
-    from: DateTime<Utc>,
-    source: &str,
-    note: &str,
+    p: NewPrice<'_>,
 ) -> Result<PriceRecord, OpError> {
+    let NewPrice {
+        item: item_id,
+        unit_price,
+        from,
+        source,
+        note,
+    } = p;
     let item = contract
         .items()
         .find(|i| i.id.as_str() == item_id)

@@ -91,11 +91,13 @@ pub async fn set_price(
         state.ctx(caller.user.name.as_str()),
         &c,
         &stored.id,
-        &req.item,
-        &req.unit_price,
-        from,
-        "manual",
-        req.note.as_deref().unwrap_or(""),
+        sts::NewPrice {
+            item: &req.item,
+            unit_price: &req.unit_price,
+            from,
+            source: "manual",
+            note: req.note.as_deref().unwrap_or(""),
+        },
     )
     .await?;
     let billing = c
