@@ -637,6 +637,27 @@ fn actor() -> String {
     )
 }
 
+/// The context of a command run now by `who`.
+fn now_ctx<'a>(store: &'a dyn Store, who: &'a str) -> Ctx<'a> {
+    Ctx {
+        store,
+        actor: who,
+        now: Utc::now(),
+    }
+}
+
+/// The loaded contract, or an error that says how to load one.
+async fn loaded_contract(
+    store: &dyn Store,
+) -> Result<(
+    govcloud_store::StoredContract,
+    Arc<govcloud_domain::catalog::Contract>,
+)> {
+    ops::current_contract(store, None)
+        .await?
+        .ok_or_else(|| anyhow!("尚未加载合同 / no contract loaded: govcloud catalog load FILE"))
+}
+
 async fn open_store(cli: &Cli) -> Result<Arc<dyn Store>> {
     let url = match &cli.database_url {
         Some(u) => u.clone(),
@@ -740,16 +761,7 @@ fn resource_json(r: &govcloud_store::Resource) -> serde_json::Value {
 async fn resource_cmd(cli: &Cli, cmd: &ResourceCmd, fmt: Format) -> Result<()> {
     let store = open_store(cli).await?;
     let who = actor();
-    let cx = Ctx {
-        store: store.as_ref(),
-        actor: &who,
-        now: Utc::now(),
-    };
-    let contract = || async {
-        ops::current_contract(store.as_ref(), None)
-            .await?
-            .ok_or_else(|| anyhow!("尚未加载合同 / no contract loaded: govcloud catalog load FILE"))
-    };
+    let cx = now_ctx(store.as_ref(), &who);
     const HEAD: [&str; 7] = [
         "资源编号",
         "业务系统",
@@ -822,7 +834,7 @@ async fn resource_cmd(cli: &Cli, cmd: &ResourceCmd, fmt: Format) -> Result<()> {
             effective_from,
             reason,
         } => {
-            let (stored, c) = contract().await?;
+            let (stored, c) = loaded_contract(store.as_ref()).await?;
             let r = crate::resources::create(
                 cx,
                 &manual_engine(),
@@ -863,7 +875,7 @@ async fn resource_cmd(cli: &Cli, cmd: &ResourceCmd, fmt: Format) -> Result<()> {
             effective_to: at,
             reason,
         } => {
-            let (_, c) = contract().await?;
+            let (_, c) = loaded_contract(store.as_ref()).await?;
             let r = crate::resources::change(
                 cx,
                 &manual_engine(),
@@ -921,14 +933,8 @@ async fn resource_cmd(cli: &Cli, cmd: &ResourceCmd, fmt: Format) -> Result<()> {
 async fn price_cmd(cli: &Cli, cmd: &PriceCmd, fmt: Format) -> Result<()> {
     let store = open_store(cli).await?;
     let who = actor();
-    let cx = Ctx {
-        store: store.as_ref(),
-        actor: &who,
-        now: Utc::now(),
-    };
-    let (stored, c) = ops::current_contract(store.as_ref(), None)
-        .await?
-        .ok_or_else(|| anyhow!("尚未加载合同 / no contract loaded: govcloud catalog load FILE"))?;
+    let cx = now_ctx(store.as_ref(), &who);
+    let (stored, c) = loaded_contract(store.as_ref()).await?;
     match cmd {
         PriceCmd::Set {
             item,
@@ -1000,14 +1006,8 @@ async fn price_cmd(cli: &Cli, cmd: &PriceCmd, fmt: Format) -> Result<()> {
 async fn statement_cmd(cli: &Cli, cmd: &StatementCmd, fmt: Format) -> Result<()> {
     let store = open_store(cli).await?;
     let who = actor();
-    let cx = Ctx {
-        store: store.as_ref(),
-        actor: &who,
-        now: Utc::now(),
-    };
-    let (stored, c) = ops::current_contract(store.as_ref(), None)
-        .await?
-        .ok_or_else(|| anyhow!("尚未加载合同 / no contract loaded: govcloud catalog load FILE"))?;
+    let cx = now_ctx(store.as_ref(), &who);
+    let (stored, c) = loaded_contract(store.as_ref()).await?;
     match cmd {
         StatementCmd::Generate {
             month,
@@ -1164,11 +1164,7 @@ async fn statement_cmd(cli: &Cli, cmd: &StatementCmd, fmt: Format) -> Result<()>
 async fn host_cmd(cli: &Cli, cmd: &HostCmd, fmt: Format) -> Result<()> {
     let store = open_store(cli).await?;
     let who = actor();
-    let cx = Ctx {
-        store: store.as_ref(),
-        actor: &who,
-        now: Utc::now(),
-    };
+    let cx = now_ctx(store.as_ref(), &who);
     match cmd {
         HostCmd::Add {
             name,
@@ -1232,11 +1228,7 @@ async fn host_cmd(cli: &Cli, cmd: &HostCmd, fmt: Format) -> Result<()> {
 async fn node_cmd(cli: &Cli, cmd: &NodeCmd, fmt: Format) -> Result<()> {
     let store = open_store(cli).await?;
     let who = actor();
-    let cx = Ctx {
-        store: store.as_ref(),
-        actor: &who,
-        now: Utc::now(),
-    };
+    let cx = now_ctx(store.as_ref(), &who);
     match cmd {
         NodeCmd::Add { url } => {
             let (n, changed) = ops::add_node(cx, url).await?;
@@ -1313,14 +1305,10 @@ async fn node_cmd(cli: &Cli, cmd: &NodeCmd, fmt: Format) -> Result<()> {
 async fn payment_cmd(cli: &Cli, cmd: &PaymentCmd, fmt: Format) -> Result<()> {
     let store = open_store(cli).await?;
     let who = actor();
-    let cx = Ctx {
-        store: store.as_ref(),
-        actor: &who,
-        now: Utc::now(),
-    };
-    let contract = ops::current_contract(store.as_ref(), None).await?;
+    let cx = now_ctx(store.as_ref(), &who);
     match cmd {
         PaymentCmd::List { package } => {
+            let contract = ops::current_contract(store.as_ref(), None).await?;
             let cal =
                 calendar::parse(crate::CALENDAR).map_err(|e| anyhow!("bundled calendar: {e}"))?;
             let dto = crate::api::payments::payments_dto(
@@ -1386,9 +1374,7 @@ async fn payment_cmd(cli: &Cli, cmd: &PaymentCmd, fmt: Format) -> Result<()> {
             amount,
             reference,
         } => {
-            let (stored, c) = contract.ok_or_else(|| {
-                anyhow!("尚未加载合同 / no contract loaded: govcloud catalog load FILE")
-            })?;
+            let (stored, c) = loaded_contract(store.as_ref()).await?;
             let p = crate::payments::record_payment(
                 cx,
                 &stored.id,
@@ -1424,14 +1410,8 @@ async fn payment_cmd(cli: &Cli, cmd: &PaymentCmd, fmt: Format) -> Result<()> {
 async fn acceptance_cmd(cli: &Cli, cmd: &AcceptanceCmd, fmt: Format) -> Result<()> {
     let store = open_store(cli).await?;
     let who = actor();
-    let cx = Ctx {
-        store: store.as_ref(),
-        actor: &who,
-        now: Utc::now(),
-    };
-    let (stored, c) = ops::current_contract(store.as_ref(), None)
-        .await?
-        .ok_or_else(|| anyhow!("尚未加载合同 / no contract loaded: govcloud catalog load FILE"))?;
+    let cx = now_ctx(store.as_ref(), &who);
+    let (stored, c) = loaded_contract(store.as_ref()).await?;
     match cmd {
         AcceptanceCmd::Add {
             package,
@@ -1846,11 +1826,7 @@ async fn catalog(cli: &Cli, cmd: &CatalogCmd, fmt: Format) -> Result<ExitCode> {
 async fn user(cli: &Cli, cmd: &UserCmd, fmt: Format) -> Result<()> {
     let store = open_store(cli).await?;
     let who = actor();
-    let cx = Ctx {
-        store: store.as_ref(),
-        actor: &who,
-        now: Utc::now(),
-    };
+    let cx = now_ctx(store.as_ref(), &who);
     let find = |name: &str| {
         let store = store.clone();
         let name = name.to_owned();
@@ -2312,11 +2288,7 @@ async fn demo_usage(cx: Ctx<'_>) -> Result<()> {
 async fn app_cmd(cli: &Cli, cmd: &AppCmd, fmt: Format) -> Result<()> {
     let store = open_store(cli).await?;
     let who = actor();
-    let cx = Ctx {
-        store: store.as_ref(),
-        actor: &who,
-        now: Utc::now(),
-    };
+    let cx = now_ctx(store.as_ref(), &who);
     match cmd {
         AppCmd::Disable { app } | AppCmd::Enable { app } => {
             let a = ops::find_app(store.as_ref(), app).await?;
