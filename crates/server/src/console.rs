@@ -264,6 +264,38 @@ async fn logout(State(state): State<AppState>, parts: Parts) -> Response {
         .into_response()
 }
 
+/// A page's data, or the page that says why there is none: no contract loaded (404), or a
+/// failed read (500, logged with `page`). The error is the page itself, as in `viewer`.
+#[allow(clippy::result_large_err)]
+fn page_data<T>(
+    state: &AppState,
+    user: &User,
+    loaded: Result<Option<T>, ops::OpError>,
+    page: &str,
+    failed_zh: &str,
+) -> Result<T, Response> {
+    match loaded {
+        Ok(Some(x)) => Ok(x),
+        Ok(None) => Err(message(
+            state,
+            user,
+            StatusCode::NOT_FOUND,
+            "尚未加载合同",
+            "请先加载合同目录。",
+        )),
+        Err(e) => {
+            tracing::error!(error = %e, page, "page data not read");
+            Err(message(
+                state,
+                user,
+                StatusCode::INTERNAL_SERVER_ERROR,
+                failed_zh,
+                "详情见服务器日志。",
+            ))
+        }
+    }
+}
+
 fn message(state: &AppState, user: &User, status: StatusCode, title: &str, text: &str) -> Response {
     (
         status,
@@ -1069,28 +1101,11 @@ async fn render_resources(
         let changes = state.store.list_changes(Some("pending")).await?;
         Ok::<_, ops::OpError>(Some((c, usage, changes)))
     };
-    let (c, usage, changes) = match loaded.await {
-        Ok(Some(x)) => x,
-        Ok(None) => {
-            return message(
-                state,
-                user,
-                StatusCode::NOT_FOUND,
-                "尚未加载合同",
-                "请先加载合同目录。",
-            )
-        }
-        Err(e) => {
-            tracing::error!(error = %e, "resources page");
-            return message(
-                state,
-                user,
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "无法读取资源数据",
-                "详情见服务器日志。",
-            );
-        }
-    };
+    let (c, usage, changes) =
+        match page_data(state, user, loaded.await, "resources", "无法读取资源数据") {
+            Ok(x) => x,
+            Err(r) => return r,
+        };
     let cloud: Vec<_> = c
         .systems
         .iter()
@@ -1297,27 +1312,15 @@ async fn render_statements(
         let prices = state.store.prices(&stored.id).await?;
         Ok::<_, ops::OpError>(Some((c, all, prices)))
     };
-    let (c, all, prices) = match loaded.await {
-        Ok(Some(x)) => x,
-        Ok(None) => {
-            return message(
-                state,
-                user,
-                StatusCode::NOT_FOUND,
-                "尚未加载合同",
-                "请先加载合同目录。",
-            )
-        }
-        Err(e) => {
-            tracing::error!(error = %e, "statements page");
-            return message(
-                state,
-                user,
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "无法读取月度服务明细",
-                "详情见服务器日志。",
-            );
-        }
+    let (c, all, prices) = match page_data(
+        state,
+        user,
+        loaded.await,
+        "statements",
+        "无法读取月度服务明细",
+    ) {
+        Ok(x) => x,
+        Err(r) => return r,
     };
     let system_name = |code: &str| {
         c.systems
