@@ -182,6 +182,12 @@ code_enum!(
 );
 
 code_enum!(
+    /// What starts a service-level clock: the incident being opened (the default), or the
+    /// purchaser asking for people on site (采购人提出现场维护要求后).
+    ClockStart { Opened => "opened", OnsiteRequested => "onsite_requested" }
+);
+
+code_enum!(
     /// Whether every member of a team role must hold the certificates, or at least one.
     Holders { All => "all", One => "one" }
 );
@@ -297,6 +303,7 @@ impl Milestone {
 pub struct ServiceLevel {
     pub applies_to: Severity,
     pub clock: Clock,
+    pub starts: ClockStart,
     pub minutes: u32,
     pub text: String,
 }
@@ -472,6 +479,7 @@ struct RawMilestone {
 struct RawServiceLevel {
     applies_to: Spanned<String>,
     clock: Spanned<String>,
+    starts: Option<Spanned<String>>,
     minutes: Spanned<i64>,
     text: Spanned<String>,
 }
@@ -807,12 +815,17 @@ impl Cx<'_> {
                 Severity::expected,
             );
             let clock = self.code(s.clock, "clock", Clock::from_code, Clock::expected);
+            let starts = match s.starts {
+                Some(st) => self.code(st, "starts", ClockStart::from_code, ClockStart::expected),
+                None => Some(ClockStart::Opened),
+            };
             let minutes = self.count(&s.minutes, "minutes", 1..100_000);
             let text = self.text(s.text, "service level text");
-            if let (Some(applies_to), Some(clock)) = (applies_to, clock) {
+            if let (Some(applies_to), Some(clock), Some(starts)) = (applies_to, clock, starts) {
                 service_levels.push(ServiceLevel {
                     applies_to,
                     clock,
+                    starts,
                     minutes,
                     text,
                 });

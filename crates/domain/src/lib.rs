@@ -8,6 +8,7 @@ pub mod audit;
 pub mod calendar;
 pub mod catalog;
 pub mod money;
+pub mod ops;
 pub mod payment;
 pub mod rating;
 pub mod resources;
