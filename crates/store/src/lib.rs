@@ -645,6 +645,214 @@ pub struct PaymentRecord {
     pub created_at: DateTime<Utc>,
 }
 
+// --- operations (运维) ---
+
+/// A monitor 监控项: a probe the server's scheduler runs every `interval_seconds`, and the
+/// state the scheduler keeps for it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MonitorRecord {
+    pub id: String,
+    /// Unique among monitors.
+    pub name: String,
+    /// `http`, `tcp` or `tls`.
+    pub kind: String,
+    /// URL (http), `host:port` (tcp, tls).
+    pub target: String,
+    pub package_no: i64,
+    /// The business system it watches (a catalog system code).
+    pub system: String,
+    /// Severity of the incidents it opens: `outage` or `fault`.
+    pub severity: String,
+    pub interval_seconds: i64,
+    pub timeout_seconds: i64,
+    /// Extra attempts before a check counts as failed.
+    pub retries: i64,
+    /// Kind-specific settings as JSON text (expected status, body match, latency limit,
+    /// minimum days of certificate validity); the server reads and writes it.
+    pub settings: String,
+    pub enabled: bool,
+    pub created_by: String,
+    pub created_at: DateTime<Utc>,
+    /// `unknown` (never checked), `up` or `down`, kept by the scheduler.
+    pub state: String,
+    pub state_since: Option<DateTime<Utc>>,
+    pub last_check_at: Option<DateTime<Utc>>,
+    pub last_latency_ms: Option<i64>,
+    /// What the last check saw (status line, error).
+    pub last_detail: String,
+}
+
+/// One check of a monitor and the monitor's state after it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CheckRecord {
+    pub monitor_id: String,
+    pub at: DateTime<Utc>,
+    pub ok: bool,
+    pub latency_ms: Option<i64>,
+    pub detail: String,
+    /// `up` or `down`: the monitor's state after this check.
+    pub state: String,
+}
+
+/// A span during which a monitor was down; `ended_at` is `None` while it still is.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DownRecord {
+    /// Assigned by the store.
+    pub id: i64,
+    pub monitor_id: String,
+    pub started_at: DateTime<Utc>,
+    pub ended_at: Option<DateTime<Utc>>,
+    /// Inside a published notice's window (计划内).
+    pub planned: bool,
+    pub notice_id: Option<String>,
+    /// The incident it opened (none when planned).
+    pub incident_id: Option<String>,
+}
+
+/// An incident 故障 with its timeline.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct IncidentRecord {
+    /// `INC-` and a number, assigned by the store in opening order (`INC-000001`).
+    pub id: String,
+    pub contract_id: String,
+    pub package_no: i64,
+    pub system: String,
+    /// `outage` or `fault`.
+    pub severity: String,
+    pub title: String,
+    /// `monitor`, `hotline` (the provider's 7×24 hotline) or `purchaser`.
+    pub source: String,
+    pub monitor_id: Option<String>,
+    /// When it happened (as entered; may be earlier than `recorded_at`).
+    pub opened_at: DateTime<Utc>,
+    pub recorded_at: DateTime<Utc>,
+    pub opened_by: String,
+    /// The outage report's fields 宕机报告, given when the incident is closed.
+    pub cause: String,
+    pub impact: String,
+    pub actions: String,
+    pub closed_at: Option<DateTime<Utc>>,
+    /// In the order recorded.
+    pub events: Vec<IncidentEventRecord>,
+}
+
+/// A timeline event of an incident.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct IncidentEventRecord {
+    /// `responded`, `located`, `onsite_requested`, `onsite_arrived`, `restored`, `closed`.
+    pub kind: String,
+    /// When it happened, as entered.
+    pub at: DateTime<Utc>,
+    /// When it was recorded.
+    pub recorded_at: DateTime<Utc>,
+    pub actor: String,
+    pub note: String,
+}
+
+/// What closing an incident records besides the event.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct IncidentClosing {
+    pub cause: String,
+    pub impact: String,
+    pub actions: String,
+}
+
+/// Which incidents to list.
+#[derive(Clone, Debug, Default)]
+pub struct IncidentFilter {
+    pub package_no: Option<i64>,
+    /// Opened at or after.
+    pub from: Option<DateTime<Utc>>,
+    /// Opened before.
+    pub to: Option<DateTime<Utc>>,
+    /// Only those not closed.
+    pub open_only: bool,
+}
+
+/// A published maintenance notice 维护通知.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NoticeRecord {
+    pub id: String,
+    pub contract_id: String,
+    pub title: String,
+    /// Catalog system codes of the affected systems.
+    pub systems: Vec<String>,
+    pub start_at: DateTime<Utc>,
+    pub end_at: DateTime<Utc>,
+    pub impact: String,
+    pub rollback: String,
+    /// Emergency change 紧急变更 (published less than 24 h ahead).
+    pub emergency: bool,
+    pub reason: String,
+    /// Why work in a key period is necessary (empty when none is touched).
+    pub override_reason: String,
+    /// Names of the key periods the window touches.
+    pub key_periods: Vec<String>,
+    pub published_at: DateTime<Utc>,
+    pub published_by: String,
+    pub cancelled_at: Option<DateTime<Utc>>,
+}
+
+/// A key period 重点时期 (whole days, Beijing time, both ends included).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KeyPeriodRecord {
+    /// Assigned by the store.
+    pub id: i64,
+    pub name: String,
+    pub first_day: NaiveDate,
+    pub last_day: NaiveDate,
+    pub created_by: String,
+    pub created_at: DateTime<Utc>,
+}
+
+/// Where notifications go: `email` (target: comma-separated addresses) or `webhook`
+/// (target: URL; its HMAC-SM3 secret kept wrapped).
+#[derive(Clone, PartialEq, Eq)]
+pub struct ChannelRecord {
+    pub id: String,
+    pub kind: String,
+    pub target: String,
+    /// The webhook secret wrapped under the master key (never the plain secret).
+    pub secret_wrapped: Option<Vec<u8>>,
+    pub created_by: String,
+    pub created_at: DateTime<Utc>,
+}
+
+impl fmt::Debug for ChannelRecord {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ChannelRecord")
+            .field("id", &self.id)
+            .field("kind", &self.kind)
+            .field("target", &self.target)
+            .field(
+                "secret_wrapped",
+                &self.secret_wrapped.as_ref().map(|_| "[wrapped]"),
+            )
+            .finish()
+    }
+}
+
+/// One notification to one channel, with its attempts (投递记录).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DeliveryRecord {
+    /// Assigned by the store.
+    pub id: i64,
+    pub channel_id: String,
+    /// What it is about, unique per channel: the same event is never sent twice
+    /// (e.g. `incident:INC-000001:opened`, `incident:INC-000001:respond:breached`).
+    pub event_key: String,
+    pub subject: String,
+    /// The JSON document sent (webhook body; e-mail text is made from it).
+    pub body: String,
+    /// `pending`, `sent` or `failed` (gave up).
+    pub status: String,
+    pub attempts: i64,
+    pub last_error: String,
+    pub next_attempt_at: DateTime<Utc>,
+    pub created_at: DateTime<Utc>,
+    pub sent_at: Option<DateTime<Utc>>,
+}
+
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
     /// `sqlite` or `postgres`.
@@ -908,6 +1116,108 @@ pub trait Store: Send + Sync + 'static {
         contract_id: &str,
         package_no: Option<i64>,
     ) -> Result<Vec<PaymentRecord>>;
+
+    // --- operations (运维) ---
+    /// Add a monitor (state `unknown`). `Conflict` for a name already used.
+    async fn add_monitor(&self, m: &MonitorRecord, audit: AuditEvent) -> Result<MonitorRecord>;
+    /// Every monitor, by name.
+    async fn monitors(&self) -> Result<Vec<MonitorRecord>>;
+    async fn monitor(&self, id: &str) -> Result<Option<MonitorRecord>>;
+    /// Enable or disable a monitor; `None` for an unknown one. No audit entry when nothing
+    /// changed.
+    async fn set_monitor_enabled(
+        &self,
+        id: &str,
+        enabled: bool,
+        audit: AuditEvent,
+    ) -> Result<Option<MonitorRecord>>;
+    /// Store a check and the monitor's state after it (`state_since` moves only when the
+    /// state changes). `NotFound` for an unknown monitor.
+    async fn record_check(&self, c: &CheckRecord) -> Result<()>;
+    /// A monitor's newest checks first.
+    async fn monitor_checks(&self, monitor_id: &str, limit: i64) -> Result<Vec<CheckRecord>>;
+    /// Open a down span (id assigned). `Conflict` when the monitor already has an open one.
+    async fn open_down(&self, d: &DownRecord) -> Result<DownRecord>;
+    /// Close the monitor's open down span at `at`; `None` when there was none.
+    async fn close_down(&self, monitor_id: &str, at: DateTime<Utc>) -> Result<Option<DownRecord>>;
+    /// Down spans that overlap `[from, to)` (open ones included), by start.
+    async fn downs(&self, from: DateTime<Utc>, to: DateTime<Utc>) -> Result<Vec<DownRecord>>;
+    /// Open an incident; the store assigns the id (`INC-000001`, …) and ignores `i.id` and
+    /// `i.events`. `NotFound` for a package not in the contract.
+    async fn open_incident(&self, i: &IncidentRecord, audit: AuditEvent) -> Result<IncidentRecord>;
+    /// Add an event; with `kind = closed` also set `closed_at` (the event's `at`) and the
+    /// closing fields, in the same transaction. `NotFound` for an unknown incident,
+    /// `Conflict` when it is already closed.
+    async fn add_incident_event(
+        &self,
+        incident_id: &str,
+        e: &IncidentEventRecord,
+        closing: Option<&IncidentClosing>,
+        audit: AuditEvent,
+    ) -> Result<IncidentRecord>;
+    /// Incidents of a contract with their events, newest opened first.
+    async fn incidents(&self, contract_id: &str, f: &IncidentFilter)
+        -> Result<Vec<IncidentRecord>>;
+    async fn incident(&self, id: &str) -> Result<Option<IncidentRecord>>;
+    /// Publish a notice. `Conflict` for an id already used.
+    async fn publish_notice(&self, n: &NoticeRecord, audit: AuditEvent) -> Result<NoticeRecord>;
+    /// Notices of a contract whose window overlaps `[from, to)` (all when `None`),
+    /// cancelled ones included, by start.
+    async fn notices(
+        &self,
+        contract_id: &str,
+        from: Option<DateTime<Utc>>,
+        to: Option<DateTime<Utc>>,
+    ) -> Result<Vec<NoticeRecord>>;
+    async fn notice(&self, id: &str) -> Result<Option<NoticeRecord>>;
+    /// Cancel a notice; `None` for an unknown one, `Conflict` when already cancelled.
+    async fn cancel_notice(
+        &self,
+        id: &str,
+        at: DateTime<Utc>,
+        audit: AuditEvent,
+    ) -> Result<Option<NoticeRecord>>;
+    /// Add a key period (id assigned). `Conflict` for the same name and first day, or a
+    /// last day before the first.
+    async fn add_key_period(
+        &self,
+        k: &KeyPeriodRecord,
+        audit: AuditEvent,
+    ) -> Result<KeyPeriodRecord>;
+    /// Every key period, by first day.
+    async fn key_periods(&self) -> Result<Vec<KeyPeriodRecord>>;
+    /// Remove a key period; `false` (and no audit entry) when there was none.
+    async fn remove_key_period(&self, id: i64, audit: AuditEvent) -> Result<bool>;
+    /// Add a notification channel. `Conflict` for an id already used.
+    async fn add_channel(&self, c: &ChannelRecord, audit: AuditEvent) -> Result<ChannelRecord>;
+    /// Every channel, by creation.
+    async fn channels(&self) -> Result<Vec<ChannelRecord>>;
+    /// Remove a channel (its deliveries stay in the log); `false` when there was none.
+    async fn remove_channel(&self, id: &str, audit: AuditEvent) -> Result<bool>;
+    /// Queue a notification (status `pending`, next attempt `at`); `None` when the channel
+    /// already has one with this event key (nothing is sent twice).
+    async fn enqueue_delivery(
+        &self,
+        channel_id: &str,
+        event_key: &str,
+        subject: &str,
+        body: &str,
+        at: DateTime<Utc>,
+    ) -> Result<Option<DeliveryRecord>>;
+    /// Pending deliveries due at `now`, oldest first, at most `limit`.
+    async fn due_deliveries(&self, now: DateTime<Utc>, limit: i64) -> Result<Vec<DeliveryRecord>>;
+    /// Record an attempt: `sent` when `ok`; otherwise `pending` again at `retry_at`, or
+    /// `failed` when `retry_at` is `None`. Attempts count up; the error is kept.
+    async fn delivery_attempted(
+        &self,
+        id: i64,
+        at: DateTime<Utc>,
+        ok: bool,
+        error: &str,
+        retry_at: Option<DateTime<Utc>>,
+    ) -> Result<()>;
+    /// The delivery log, newest first, at most `limit`.
+    async fn deliveries(&self, limit: i64) -> Result<Vec<DeliveryRecord>>;
 
     // --- the gateway (密码前置) ---
     /// Every app (enabled or not) with its credential hash, for a gateway's snapshot.
