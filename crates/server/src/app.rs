@@ -30,6 +30,10 @@ pub struct AppState {
     pub pki: Arc<crate::pki::PkiService>,
     /// Provisions hosts and volumes (manual by default: the provider's own console).
     pub engine: Arc<dyn govcloud_engine::Engine>,
+    /// How e-mail leaves (SMTP settings from the environment).
+    pub notify: Arc<crate::notify::Settings>,
+    /// Wakes the notification sender when something is queued.
+    pub deliveries: Arc<tokio::sync::Notify>,
 }
 
 impl AppState {
@@ -49,7 +53,15 @@ impl AppState {
             crypto: Arc::new(crypto),
             pki: Arc::new(pki),
             engine: Arc::new(govcloud_engine::ManualEngine::new()),
+            notify: Arc::new(crate::notify::Settings::from_env()),
+            deliveries: Arc::default(),
         }
+    }
+
+    /// The same state with other notification settings.
+    pub fn with_notify(mut self, settings: crate::notify::Settings) -> Self {
+        self.notify = Arc::new(settings);
+        self
     }
 
     /// The same state with another provisioning engine.
@@ -198,10 +210,15 @@ pub async fn serve(state: AppState, addr: SocketAddr) -> anyhow::Result<()> {
             }
         })
     };
+    // Monitors, SLA clocks and notifications (运维调度).
+    let scheduler = crate::monitors::spawn(state.clone());
     axum::serve(listener, router(state.clone()))
         .with_graceful_shutdown(shutdown_signal())
         .await?;
     flusher.abort();
+    for task in scheduler {
+        task.abort();
+    }
     state.crypto.flush_usage(state.store.as_ref()).await?;
     eprintln!("govcloud 已停止 / stopped");
     Ok(())

@@ -19,6 +19,8 @@ use rust_decimal::Decimal;
 use serde::Serialize;
 use unicode_width::UnicodeWidthStr;
 
+mod opscmd;
+
 use crate::api::catalog::{catalog_dto, outcome_code};
 use crate::app::{self, AppState};
 use crate::ops::{self, Ctx};
@@ -175,6 +177,24 @@ enum Command {
     /// Stage and final acceptance (验收) with their evidence documents.
     #[command(subcommand)]
     Acceptance(AcceptanceCmd),
+    /// Monitors 监控 (HTTP, TCP, TLS certificate) run 7×24 by the server.
+    #[command(subcommand)]
+    Monitor(opscmd::MonitorCmd),
+    /// Incidents 故障 with their SLA clocks.
+    #[command(subcommand)]
+    Incident(opscmd::IncidentCmd),
+    /// Maintenance notices 维护通知 (at least 24 hours ahead).
+    #[command(subcommand)]
+    Notice(opscmd::NoticeCmd),
+    /// Key periods 重点时期 (五一, 十一, 春节, 两会, business peaks).
+    #[command(subcommand)]
+    Keyperiod(opscmd::KeyPeriodCmd),
+    /// Notification channels: e-mail and signed webhooks.
+    #[command(subcommand)]
+    Channel(opscmd::ChannelCmd),
+    /// Monthly operations reports 月度运维报告.
+    #[command(subcommand)]
+    Opsreport(opscmd::OpsReportCmd),
     /// Print the OpenAPI document.
     Openapi,
 }
@@ -1587,6 +1607,9 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             let public_url = public_url
                 .clone()
                 .unwrap_or_else(|| format!("http://{listen}"));
+            if *demo {
+                opscmd::demo(store.as_ref(), &public_url).await?;
+            }
             let pki = crate::pki::PkiService::load_or_init(
                 store.as_ref(),
                 crypto.provider.clone(),
@@ -1636,6 +1659,12 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Statement(cmd) => statement_cmd(&cli, cmd, fmt).await?,
         Command::Payment(cmd) => payment_cmd(&cli, cmd, fmt).await?,
         Command::Acceptance(cmd) => acceptance_cmd(&cli, cmd, fmt).await?,
+        Command::Monitor(cmd) => opscmd::monitor_cmd(&cli, cmd, fmt).await?,
+        Command::Incident(cmd) => opscmd::incident_cmd(&cli, cmd, fmt).await?,
+        Command::Notice(cmd) => opscmd::notice_cmd(&cli, cmd, fmt).await?,
+        Command::Keyperiod(cmd) => opscmd::key_period_cmd(&cli, cmd, fmt).await?,
+        Command::Channel(cmd) => opscmd::channel_cmd(&cli, cmd, fmt).await?,
+        Command::Opsreport(cmd) => opscmd::ops_report_cmd(&cli, cmd, fmt).await?,
         Command::Catalog(cmd) => return catalog(&cli, cmd, fmt).await,
         Command::User(cmd) => user(&cli, cmd, fmt).await?,
         Command::Audit(cmd) => return audit(&cli, cmd, fmt).await,

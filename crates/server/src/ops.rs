@@ -141,6 +141,8 @@ pub async fn load_catalog(cx: Ctx<'_>, source: &str) -> Result<(Contract, LoadOu
         json!({"fingerprint": fp, "packages": contract.packages.len(), "items": items}),
     );
     let outcome = cx.store.load_contract(&contract, source, &fp, ev).await?;
+    // The key periods 重点时期 shipped with govcloud, the first time (then they are data).
+    crate::incidents::seed_key_periods(cx).await?;
     Ok((contract, outcome))
 }
 

@@ -405,6 +405,19 @@ pub async fn generate(
         } else {
             Vec::new()
         };
+        let sla = crate::opsreport::statement_figures(
+            &crate::opsreport::Month {
+                store: cx.store,
+                contract_id,
+                contract,
+                month: &month,
+                window: (start, end),
+                now: cx.now,
+            },
+            i64::from(package.number.get()),
+            code,
+        )
+        .await?;
         let latest = existing
             .iter()
             .filter(|r| r.package == i64::from(package.number.get()) && r.system_code == code)
@@ -422,7 +435,7 @@ pub async fn generate(
                 occurrences: &occ_of,
                 prices: &prices,
                 details: details.clone(),
-                sla: Vec::new(),
+                sla: sla.clone(),
             })
             .map_err(statement_error)
         };

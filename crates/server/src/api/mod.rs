@@ -30,6 +30,7 @@ pub mod calendar;
 pub mod catalog;
 pub mod crypto;
 pub mod gateway;
+pub mod operations;
 pub mod payments;
 pub mod pki;
 pub mod resources;
@@ -59,6 +60,7 @@ pub mod users;
         (name = "resources", description = "云资源 cloud resources against the contract: systems, allocations, hosts, usage"),
         (name = "payments", description = "付款与验收 payment milestones with due dates and statuses, acceptances with evidence documents, payments"),
         (name = "gateway", description = "密码前置 the crypto front proxy: nodes, app policies, rate limits, live figures"),
+        (name = "operations", description = "运维 monitors, incidents with SLA clocks, maintenance notices, key periods, notifications, monthly operations reports"),
         (name = "statements", description = "月度服务明细 monthly service statements and unit prices: generate, verify, download"),
     )
 )]
@@ -140,6 +142,37 @@ pub fn routes() -> OpenApiRouter<AppState> {
                     payments::UPLOAD_BODY_LIMIT,
                 )),
         )
+        .routes(routes!(
+            operations::list_monitors,
+            operations::create_monitor
+        ))
+        .routes(routes!(operations::show_monitor))
+        .routes(routes!(operations::switch_monitor))
+        .routes(routes!(
+            operations::list_incidents,
+            operations::open_incident
+        ))
+        .routes(routes!(operations::show_incident))
+        .routes(routes!(operations::add_event))
+        .routes(routes!(
+            operations::list_notices,
+            operations::publish_notice
+        ))
+        .routes(routes!(operations::cancel_notice))
+        .routes(routes!(
+            operations::list_key_periods,
+            operations::add_key_period
+        ))
+        .routes(routes!(operations::remove_key_period))
+        .routes(routes!(
+            operations::list_channels,
+            operations::add_channel
+        ))
+        .routes(routes!(operations::remove_channel))
+        .routes(routes!(operations::list_deliveries))
+        .routes(routes!(operations::status))
+        .routes(routes!(operations::monthly_report))
+        .routes(routes!(operations::outage_report))
         .routes(routes!(gateway::rotate))
         .routes(routes!(gateway::show_policy))
         .routes(routes!(gateway::allow))

@@ -69,6 +69,17 @@ pub async fn spawn_app() -> App {
 
 /// The test server with a given provisioning engine.
 pub async fn spawn_app_with_engine(engine: Arc<dyn govcloud_engine::Engine>) -> App {
+    spawn_app_with(move |s| s.with_engine(engine), false).await
+}
+
+/// The test server with the server's scheduler running (monitors, SLA clocks,
+/// notifications) and these notification settings.
+pub async fn spawn_app_with_scheduler(notify: govcloud::notify::Settings) -> App {
+    spawn_app_with(move |s| s.with_notify(notify), true).await
+}
+
+/// The test server with its state changed by `setup`, and the scheduler when asked.
+pub async fn spawn_app_with(setup: impl FnOnce(AppState) -> AppState, scheduler: bool) -> App {
     let dir = tempfile::tempdir().unwrap();
     let store: Arc<dyn Store> = Arc::new(
         SqliteStore::open(&dir.path().join("govcloud.db"))
@@ -108,9 +119,12 @@ pub async fn spawn_app_with_engine(engine: Arc<dyn govcloud_engine::Engine>) -> 
     )
     .await
     .unwrap();
-    let state = AppState::new(store.clone(), crypto, pki).with_engine(engine);
+    let state = setup(AppState::new(store.clone(), crypto, pki));
     let router = app::router(state.clone());
     tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+    if scheduler {
+        govcloud::monitors::spawn(state.clone());
+    }
     App {
         base: format!("http://{addr}"),
         store,

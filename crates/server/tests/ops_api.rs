@@ -1,0 +1,465 @@
+//! Operations 运维 through the API: incidents with SLA clocks, maintenance notices with their
+//! lead time and key periods, the monthly report's exceptions, and a monitor against a real
+//! local server that goes down — opening an incident and notifying over real SMTP (Python's
+//! aiosmtpd, when `GOVCLOUD_TEST_SMTP_PYTHON` names a Python that has it; CI sets it) and a
+//! real webhook receiver that checks the HMAC-SM3 signature with RustCrypto's `hmac` + `sm3`.
+
+mod common;
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration as StdDuration;
+
+use chrono::{DateTime, Duration, SecondsFormat, TimeZone, Utc};
+use common::{error_code, spawn_app, spawn_app_with_scheduler, App};
+use hmac::{KeyInit, Mac};
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+
+fn t(at: DateTime<Utc>) -> String {
+    at.to_rfc3339_opts(SecondsFormat::Secs, true)
+}
+
+async fn post(app: &App, role: &str, path: &str, body: Value) -> reqwest::Response {
+    app.as_role(Method::POST, path, role)
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
+}
+
+async fn get(app: &App, role: &str, path: &str) -> Value {
+    let r = app.as_role(Method::GET, path, role).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK, "GET {path}");
+    r.json().await.unwrap()
+}
+
+fn clock<'a>(incident: &'a Value, name: &str) -> &'a Value {
+    incident["sla"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["clock"] == name)
+        .unwrap_or_else(|| panic!("no {name} clock in {incident}"))
+}
+
+#[tokio::test]
+async fn incidents_run_the_packages_sla_clocks() {
+    let app = spawn_app().await;
+    let now = Utc::now();
+    let opened = now - Duration::minutes(50);
+    // Package 1, an outage reported by the hotline 50 minutes ago.
+    let r = post(&app, "operator", "/api/v1/incidents",
+        json!({"package": 1, "system": "jypt", "severity": "outage", "title": "交易平台无法访问", "opened_at": t(opened)})).await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let i: Value = r.json().await.unwrap();
+    let id = i["id"].as_str().unwrap().to_owned();
+    assert_eq!(i["source"], "hotline");
+    let names: Vec<&str> = i["sla"].as_array().unwrap().iter().map(|c| c["clock"].as_str().unwrap()).collect();
+    assert_eq!(names, ["respond", "restore"]);
+    assert_eq!(clock(&i, "respond")["limit_minutes"], 30);
+    assert_eq!(clock(&i, "respond")["breached"], true, "50 minutes without a response");
+    assert_eq!(clock(&i, "restore")["limit_minutes"], 240);
+    assert_eq!(clock(&i, "restore")["state"], "running");
+
+    // Responded at exactly 30:00 (entered afterwards): met.
+    let r = post(&app, "operator", &format!("/api/v1/incidents/{id}/events"),
+        json!({"kind": "responded", "at": t(opened + Duration::minutes(30)), "note": "值班工程师已响应"})).await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let i: Value = r.json().await.unwrap();
+    let respond = clock(&i, "respond");
+    assert_eq!((respond["elapsed_seconds"].as_i64(), respond["breached"].as_bool()), (Some(1800), Some(false)));
+    assert_eq!(respond["elapsed_minutes"], 30.0);
+    assert_eq!(respond["state"], "met");
+    let ev = &i["events"][0];
+    assert_eq!(ev["at"], t(opened + Duration::minutes(30)));
+    assert_ne!(ev["at"], ev["recorded_at"], "the entered time and the recorded time are both kept");
+
+    // Bad input changes nothing.
+    let before = app.state().await;
+    for (role, body, status, code) in [
+        ("operator", json!({"kind": "responded"}), 409, "duplicate_event"),
+        ("operator", json!({"kind": "fixed"}), 400, "invalid_event"),
+        ("operator", json!({"kind": "located", "at": t(opened - Duration::minutes(1))}), 400, "time_before_opened"),
+        ("operator", json!({"kind": "located", "at": "yesterday"}), 400, "invalid_time"),
+        ("purchaser", json!({"kind": "restored"}), 403, "forbidden"),
+        ("auditor", json!({"kind": "restored"}), 403, "forbidden"),
+        ("operator", json!({"kind": "closed"}), 400, "outage_report_required"),
+    ] {
+        let r = post(&app, role, &format!("/api/v1/incidents/{id}/events"), body.clone()).await;
+        let (s, c, _) = error_code(r).await;
+        assert_eq!((s.as_u16(), c.as_str()), (status, code), "{role} {body}");
+    }
+    let r = post(&app, "operator", "/api/v1/incidents/INC-999999/events", json!({"kind": "responded"})).await;
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    let r = app.as_role(Method::GET, "/api/v1/incidents/INC-999999", "auditor").send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    for body in [
+        json!({"package": 9, "system": "jypt", "severity": "outage"}),
+        json!({"package": 1, "system": "zjk", "severity": "outage"}),
+        json!({"package": 1, "system": "jypt", "severity": "down"}),
+        json!({"package": 1, "system": "jypt", "severity": "outage", "opened_at": t(now + Duration::hours(1))}),
+    ] {
+        let r = post(&app, "operator", "/api/v1/incidents", body.clone()).await;
+        assert_eq!(r.status(), StatusCode::BAD_REQUEST, "{body}");
+    }
+    assert_eq!(app.state().await, before);
+
+    // Restored after 4 h 0 min 1 s is a breach; closing an outage writes its report.
+    let r = post(&app, "operator", &format!("/api/v1/incidents/{id}/events"), json!({"kind": "restored"})).await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let r = post(&app, "operator", &format!("/api/v1/incidents/{id}/events"),
+        json!({"kind": "closed", "cause": "负载均衡配置错误", "impact": "交易平台 50 分钟不可访问", "actions": "回滚配置并增加巡检"})).await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let i: Value = r.json().await.unwrap();
+    assert_eq!(i["status"], "closed");
+    assert_eq!(i["cause"], "负载均衡配置错误");
+    let report = i["report_url"].as_str().unwrap();
+    let pdf = app.as_role(Method::GET, report, "purchaser").send().await.unwrap();
+    assert_eq!(pdf.status(), StatusCode::OK);
+    assert_eq!(pdf.headers()["content-type"], "application/pdf");
+    assert!(pdf.bytes().await.unwrap().starts_with(b"%PDF"));
+    let r = post(&app, "operator", &format!("/api/v1/incidents/{id}/events"), json!({"kind": "located"})).await;
+    assert_eq!(error_code(r).await.1, "incident_closed");
+
+    // Package 3: the on-site clock waits for the purchaser's request.
+    let r = post(&app, "purchaser", "/api/v1/incidents",
+        json!({"package": 3, "system": "zjk", "severity": "fault", "opened_at": t(now - Duration::minutes(10))})).await;
+    let i: Value = r.json().await.unwrap();
+    assert_eq!(i["source"], "purchaser");
+    let names: Vec<&str> = i["sla"].as_array().unwrap().iter().map(|c| c["clock"].as_str().unwrap()).collect();
+    assert_eq!(names, ["respond", "locate", "onsite"]);
+    assert_eq!(clock(&i, "respond")["breached"], true, "10 minutes against 5");
+    assert_eq!(clock(&i, "onsite")["state"], "not_started");
+    let id3 = i["id"].as_str().unwrap();
+    let r = post(&app, "purchaser", &format!("/api/v1/incidents/{id3}/events"),
+        json!({"kind": "onsite_requested", "at": t(now - Duration::minutes(61))})).await;
+    assert_eq!(error_code(r).await.1, "time_before_opened");
+    let r = post(&app, "purchaser", &format!("/api/v1/incidents/{id3}/events"),
+        json!({"kind": "onsite_requested", "at": t(now - Duration::minutes(2))})).await;
+    let i: Value = r.json().await.unwrap();
+    assert_eq!(clock(&i, "onsite")["state"], "running");
+    assert!(clock(&i, "onsite")["remaining_seconds"].as_i64().unwrap() > 57 * 60);
+
+    // The list filters open incidents; the audit log has every step.
+    let open = get(&app, "auditor", "/api/v1/incidents?open=true").await;
+    assert_eq!(open.as_array().unwrap().len(), 1);
+    let audit = get(&app, "auditor", "/api/v1/audit?limit=200").await;
+    let text = audit.to_string();
+    assert!(text.contains("incident.open") && text.contains("incident.event"));
+}
+
+#[tokio::test]
+async fn notices_need_a_day_unless_emergency() {
+    let app = spawn_app().await;
+    let now = Utc::now();
+    // The bundled key periods were added with the contract; they are data, removed here so
+    // that the test does not depend on today's date.
+    let all = get(&app, "auditor", "/api/v1/key-periods").await;
+    let names: Vec<&str> = all.as_array().unwrap().iter().map(|k| k["name"].as_str().unwrap()).collect();
+    for want in ["春节", "两会", "五一", "十一"] {
+        assert!(names.contains(&want), "{names:?}");
+    }
+    for k in all.as_array().unwrap() {
+        let r = app.as_role(Method::DELETE, &format!("/api/v1/key-periods/{}", k["id"]), "admin").send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    }
+    let body = |start: DateTime<Utc>, emergency: bool| {
+        json!({"title": "数据库版本升级", "systems": ["jypt"], "start": t(start),
+               "end": t(start + Duration::hours(2)), "impact": "交易平台只读 2 小时",
+               "rollback": "恢复快照", "emergency": emergency})
+    };
+    // 23 hours ahead: refused.
+    let before = app.state().await;
+    let r = post(&app, "operator", "/api/v1/notices", body(now + Duration::hours(23), false)).await;
+    let (s, code, _) = error_code(r).await;
+    assert_eq!((s, code.as_str()), (StatusCode::UNPROCESSABLE_ENTITY, "notice_too_late"));
+    // Emergency without a reason: refused.
+    let r = post(&app, "operator", "/api/v1/notices", body(now + Duration::hours(23), true)).await;
+    assert_eq!(error_code(r).await.1, "reason_required");
+    // The purchaser does not publish notices.
+    let r = post(&app, "purchaser", "/api/v1/notices", body(now + Duration::hours(25), false)).await;
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    assert_eq!(app.state().await, before);
+
+    // 25 hours ahead: published.
+    let r = post(&app, "operator", "/api/v1/notices", body(now + Duration::hours(25), false)).await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let n: Value = r.json().await.unwrap();
+    assert_eq!((n["late"].as_bool(), n["emergency"].as_bool()), (Some(false), Some(false)));
+
+    // 23 hours ahead as an emergency with a reason: published, an exception in the report.
+    let mut b = body(now + Duration::hours(23), true);
+    b["reason"] = json!("厂商紧急安全补丁");
+    let r = post(&app, "operator", "/api/v1/notices", b).await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let e: Value = r.json().await.unwrap();
+    assert_eq!(e["late"], true);
+    let month = chrono_tz::Asia::Shanghai
+        .from_utc_datetime(&(now + Duration::hours(23)).naive_utc())
+        .format("%Y-%m")
+        .to_string();
+    let report = get(&app, "purchaser", &format!("/api/v1/ops/report?month={month}&package=1")).await;
+    let exceptions = report["exceptions"].as_array().unwrap();
+    assert_eq!(exceptions.len(), 1, "{report}");
+    assert_eq!(exceptions[0]["kind"], "紧急变更");
+    assert_eq!(exceptions[0]["reason"], "厂商紧急安全补丁");
+    let kinds: Vec<&str> = report["notices"].as_array().unwrap().iter().map(|n| n["kind"].as_str().unwrap()).collect();
+    assert!(kinds.contains(&"紧急变更"), "{kinds:?}");
+    // Other packages' systems are not in package 4's report.
+    let p4 = get(&app, "purchaser", &format!("/api/v1/ops/report?month={month}&package=4")).await;
+    assert!(p4["notices"].as_array().unwrap().is_empty());
+    for format in ["xlsx", "pdf"] {
+        let r = app.as_role(Method::GET, &format!("/api/v1/ops/report?month={month}&package=1&format={format}"), "auditor").send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::OK, "{format}");
+        assert!(r.bytes().await.unwrap().len() > 1000);
+    }
+
+    // Key periods are data: work inside one needs an override with a reason.
+    let kp = post(&app, "purchaser", "/api/v1/key-periods",
+        json!({"name": "年度业务高峰", "first_day": (now + Duration::days(10)).date_naive().to_string(),
+               "last_day": (now + Duration::days(12)).date_naive().to_string()})).await;
+    assert_eq!(kp.status(), StatusCode::CREATED);
+    let kp: Value = kp.json().await.unwrap();
+    let r = post(&app, "operator", "/api/v1/notices", body(now + Duration::days(11), false)).await;
+    let (s, code, _) = error_code(r).await;
+    assert_eq!((s, code.as_str()), (StatusCode::UNPROCESSABLE_ENTITY, "key_period"));
+    let mut b = body(now + Duration::days(11), false);
+    b["override_reason"] = json!("等保测评整改必须在高峰前完成");
+    let r = post(&app, "operator", "/api/v1/notices", b).await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let n: Value = r.json().await.unwrap();
+    assert_eq!(n["key_periods"], json!(["年度业务高峰"]));
+    let r = app.as_role(Method::DELETE, &format!("/api/v1/key-periods/{}", kp["id"]), "purchaser").send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    let r = app.as_role(Method::DELETE, &format!("/api/v1/key-periods/{}", kp["id"]), "purchaser").send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+
+    // Cancelling.
+    let id = n["id"].as_str().unwrap();
+    let r = post(&app, "operator", &format!("/api/v1/notices/{id}/cancel"), json!({})).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let r = post(&app, "operator", &format!("/api/v1/notices/{id}/cancel"), json!({})).await;
+    assert_eq!(error_code(r).await.1, "already_cancelled");
+}
+
+/// A webhook receiver: every POST's headers of interest and body.
+#[derive(Clone, Default)]
+struct Received(Arc<Mutex<Vec<(String, String, String, String)>>>);
+
+async fn webhook_receiver() -> (String, Received) {
+    use axum::http::HeaderMap;
+    let got = Received::default();
+    let g = got.clone();
+    let router = axum::Router::new().route(
+        "/hook",
+        axum::routing::post(move |h: HeaderMap, body: String| {
+            let g = g.clone();
+            async move {
+                let hv = |k: &str| h.get(k).and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
+                g.0.lock().unwrap().push((
+                    hv("x-govcloud-event"),
+                    hv("x-govcloud-timestamp"),
+                    hv("x-govcloud-signature"),
+                    body,
+                ));
+                "ok"
+            }
+        }),
+    );
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hook", l.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(l, router).await.unwrap() });
+    (url, got)
+}
+
+/// The watched "business system": serves until its task is aborted.
+async fn business_system(listener: tokio::net::TcpListener) -> tokio::task::JoinHandle<()> {
+    let router = axum::Router::new().route("/health", axum::routing::get(|| async { "交易平台 ok" }));
+    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() })
+}
+
+/// aiosmtpd writing each message into a Maildir, when a Python with aiosmtpd is given.
+struct Smtp {
+    child: std::process::Child,
+    maildir: tempfile::TempDir,
+    port: u16,
+}
+
+impl Drop for Smtp {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Smtp {
+    fn start() -> Option<Smtp> {
+        let Ok(python) = std::env::var("GOVCLOUD_TEST_SMTP_PYTHON") else {
+            eprintln!("SMTP part skipped: set GOVCLOUD_TEST_SMTP_PYTHON to a Python with aiosmtpd");
+            return None;
+        };
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let maildir = tempfile::tempdir().unwrap();
+        let child = std::process::Command::new(python)
+            .args(["-m", "aiosmtpd", "-n", "-l", &format!("127.0.0.1:{port}"), "-c", "aiosmtpd.handlers.Mailbox"])
+            .arg(maildir.path().join("mail"))
+            .spawn()
+            .expect("aiosmtpd starts");
+        for _ in 0..100 {
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                return Some(Smtp { child, maildir, port });
+            }
+            std::thread::sleep(StdDuration::from_millis(100));
+        }
+        panic!("aiosmtpd did not listen on {port}");
+    }
+
+    /// The messages received so far (raw RFC 5322 text).
+    fn messages(&self) -> Vec<String> {
+        let dir = self.maildir.path().join("mail").join("new");
+        let Ok(rd) = std::fs::read_dir(dir) else { return vec![] };
+        rd.map(|e| std::fs::read_to_string(e.unwrap().path()).unwrap()).collect()
+    }
+}
+
+async fn wait_for<T>(what: &str, secs: u64, mut f: impl AsyncFnMut() -> Option<T>) -> T {
+    for _ in 0..secs * 10 {
+        if let Some(v) = f().await {
+            return v;
+        }
+        tokio::time::sleep(StdDuration::from_millis(100)).await;
+    }
+    panic!("timed out waiting for {what}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_monitor_that_goes_down_opens_an_incident_and_notifies_once() {
+    let smtp = Smtp::start();
+    let settings = govcloud::notify::Settings {
+        smtp_url: smtp.as_ref().map(|s| format!("smtp://127.0.0.1:{}", s.port)),
+        from: "govcloud@example.com".into(),
+    };
+    let app = spawn_app_with_scheduler(settings).await;
+    let (hook_url, hooks) = webhook_receiver().await;
+
+    // Channels: one webhook (its secret shown once) and, with SMTP, one mailbox.
+    let r = post(&app, "operator", "/api/v1/channels", json!({"kind": "webhook", "target": hook_url})).await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let ch: Value = r.json().await.unwrap();
+    let secret = hex::decode(ch["secret"].as_str().unwrap()).unwrap();
+    assert_eq!(secret.len(), 16);
+    let listed = get(&app, "operator", "/api/v1/channels").await;
+    assert!(!listed.to_string().contains(ch["secret"].as_str().unwrap()), "the secret is shown once");
+    if smtp.is_some() {
+        let r = post(&app, "operator", "/api/v1/channels", json!({"kind": "email", "target": "ops@example.com"})).await;
+        assert_eq!(r.status(), StatusCode::CREATED);
+    }
+    let r = post(&app, "operator", "/api/v1/channels", json!({"kind": "email", "target": "not an address"})).await;
+    assert_eq!(error_code(r).await.1, "invalid_address");
+
+    // The watched system and its monitor (every 2 s).
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = business_system(listener).await;
+    let interval = 2;
+    let r = post(&app, "operator", "/api/v1/monitors", json!({
+        "kind": "http", "target": format!("http://{addr}/health"), "package": 1, "system": "jypt",
+        "name": "交易平台首页", "interval_seconds": interval, "timeout_seconds": 1, "retries": 0,
+        "body_match": "ok"})).await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let m: Value = r.json().await.unwrap();
+    let mid = m["id"].as_str().unwrap().to_owned();
+    wait_for("the monitor to be up", 20, async || {
+        let m = get(&app, "auditor", &format!("/api/v1/monitors/{mid}")).await;
+        (m["monitor"]["state"] == "up").then_some(())
+    })
+    .await;
+
+    // The system goes down.
+    server.abort();
+    let _ = server.await;
+    let down_at = Utc::now();
+    let incident = wait_for("an incident", 30, async || {
+        let l = get(&app, "auditor", "/api/v1/incidents?open=true").await;
+        l.as_array().unwrap().first().cloned()
+    })
+    .await;
+    assert_eq!(incident["source"], "monitor");
+    assert_eq!(incident["severity"], "outage");
+    assert_eq!(incident["monitor"], mid.as_str());
+    let opened: DateTime<Utc> = incident["opened_at"].as_str().unwrap().parse().unwrap();
+    assert!(
+        opened - down_at <= Duration::seconds(2 * interval),
+        "opened {opened}, down at {down_at}: more than two intervals"
+    );
+    let id = incident["id"].as_str().unwrap().to_owned();
+
+    // One webhook, signed; one e-mail.
+    let hook = wait_for("the webhook", 30, async || hooks.0.lock().unwrap().first().cloned()).await;
+    assert_eq!(hook.0, format!("incident:{id}:opened"));
+    let mut mac = hmac::Hmac::<sm3::Sm3>::new_from_slice(&secret).unwrap();
+    mac.update(format!("{}.{}", hook.1, hook.3).as_bytes());
+    assert_eq!(hook.2, format!("hmac-sm3={}", hex::encode(mac.finalize().into_bytes())));
+    let body: Value = serde_json::from_str(&hook.3).unwrap();
+    assert_eq!(body["data"]["incident"], id.as_str());
+    if let Some(smtp) = &smtp {
+        let mail = wait_for("the e-mail", 30, async || smtp.messages().first().cloned()).await;
+        assert!(mail.contains("ops@example.com"), "{mail}");
+        assert!(mail.contains(&id), "the incident id is in the message");
+    }
+    // Still down over further checks: nothing more is opened or sent.
+    tokio::time::sleep(StdDuration::from_secs(2 * interval as u64 + 1)).await;
+    let checks = get(&app, "auditor", &format!("/api/v1/monitors/{mid}")).await;
+    let failed = checks["checks"].as_array().unwrap().iter().filter(|c| c["ok"] == false).count();
+    assert!(failed >= 2, "the monitor kept checking: {checks}");
+    assert_eq!(get(&app, "auditor", "/api/v1/incidents").await.as_array().unwrap().len(), 1);
+    let incident_hooks = |h: &Received| h.0.lock().unwrap().iter().filter(|x| x.0.starts_with("incident:")).count();
+    assert_eq!(incident_hooks(&hooks), 1);
+    if let Some(smtp) = &smtp {
+        assert_eq!(smtp.messages().len(), 1);
+    }
+
+    // Back up: the incident is marked restored by the monitor; people close it.
+    let listener = tokio::net::TcpListener::bind(addr).await.unwrap();
+    let server = business_system(listener).await;
+    wait_for("the restored event", 30, async || {
+        let i = get(&app, "auditor", &format!("/api/v1/incidents/{id}")).await;
+        i["events"].as_array().unwrap().iter().any(|e| e["kind"] == "restored").then_some(())
+    })
+    .await;
+    let r = post(&app, "operator", &format!("/api/v1/incidents/{id}/events"),
+        json!({"kind": "closed", "cause": "测试：服务进程停止", "impact": "首页不可访问", "actions": "重启"})).await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+
+    // An emergency notice covers the system now: going down again is planned.
+    let now = Utc::now();
+    let r = post(&app, "operator", "/api/v1/notices", json!({
+        "title": "交易平台紧急重启", "systems": ["jypt"], "start": t(now),
+        "end": t(now + Duration::hours(1)), "emergency": true, "reason": "内存泄漏",
+        "override_reason": "如遇重点时期：故障处置不能推迟"})).await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+    server.abort();
+    let _ = server.await;
+    wait_for("the monitor to be down", 30, async || {
+        let m = get(&app, "auditor", &format!("/api/v1/monitors/{mid}")).await;
+        (m["monitor"]["state"] == "down").then_some(())
+    })
+    .await;
+    tokio::time::sleep(StdDuration::from_secs(2 * interval as u64 + 1)).await;
+    let all = get(&app, "auditor", "/api/v1/incidents").await;
+    assert_eq!(all.as_array().unwrap().len(), 1, "no incident during the notice: {all}");
+    // Deliveries: the incident's opening and closing, the notice; nothing else.
+    wait_for("the notice's webhook", 30, async || {
+        hooks.0.lock().unwrap().iter().any(|x| x.0.starts_with("notice:")).then_some(())
+    })
+    .await;
+    let events: Vec<String> = hooks.0.lock().unwrap().iter().map(|x| x.0.clone()).collect();
+    assert_eq!(events.iter().filter(|e| e.ends_with(":opened")).count(), 1, "{events:?}");
+    let log = get(&app, "operator", "/api/v1/deliveries").await;
+    assert!(log.as_array().unwrap().iter().all(|d| d["status"] != "failed"), "{log}");
+    // The monthly report shows the planned downtime apart and the incident.
+    let month = chrono_tz::Asia::Shanghai.from_utc_datetime(&now.naive_utc()).format("%Y-%m").to_string();
+    let report = get(&app, "purchaser", &format!("/api/v1/ops/report?month={month}&package=1")).await;
+    assert_eq!(report["incidents"].as_array().unwrap().len(), 1, "{report}");
+    assert_eq!(report["availability"][0]["monitors"], 1);
+}
