@@ -1,24 +1,33 @@
 //! Documents of govcloud (报表): the monthly service statement 月度服务明细 as canonical
-//! JSON (the bytes that are stored, signed and timestamped), XLSX and PDF.
+//! JSON (the bytes that are stored, signed and timestamped), XLSX and PDF, and the
+//! operations documents: the monthly operations report 月度运维报告 (XLSX and PDF) and the
+//! outage report 宕机报告 of one incident (PDF).
 //!
 //! The JSON is the statement of record; the XLSX and the PDF are renderings of it and are
-//! deterministic too (the same statement gives the same bytes).
+//! deterministic too (the same statement gives the same bytes). So are the operations
+//! documents (the same report gives the same bytes).
 //!
 //! - [`json`]: `to_json` / `from_json`, the canonical bytes.
 //! - [`xlsx::xlsx`]: one sheet with numbers as numbers (`rust_xlsxwriter`), print-ready
-//!   (landscape A4, fit to width, header row repeated).
+//!   (landscape A4, fit to width, header row repeated). The sheet helpers (formats,
+//!   header block, table header, signatures, print setup) serve [`ops`] too.
 //! - [`pdf::pdf`]: typst as a library with the template `templates/statement.typ`; the
 //!   statement goes in as a JSON file the template reads, so user text is never markup.
 //!   Noto Sans CJK SC (a GB2312 subset, `fonts/`) is built into the binary: no font
 //!   setup on any machine; characters outside the subset print as a blank box (tofu).
+//!   Every PDF of the crate is made by the one typst world there.
+//! - [`ops`]: plain, preformatted input types ([`ops::OpsReport`],
+//!   [`ops::OutageReport`]) and [`ops::ops_xlsx`] (sheets 概况, 可用率, 故障与SLA, 维护通知,
+//!   例外事项), [`ops::ops_pdf`] and [`ops::outage_pdf`] (template `templates/ops.typ`).
 //!
-//! Both renderings show the lines grouped by category in the order the categories first
-//! appear, each group followed by its 小计, then 合计 and 大写金额.
+//! Both statement renderings show the lines grouped by category in the order the
+//! categories first appear, each group followed by its 小计, then 合计 and 大写金额.
 
 use govcloud_domain::statement::{Line, Statement};
 use rust_decimal::{Decimal, RoundingStrategy};
 
 pub mod json;
+pub mod ops;
 pub mod pdf;
 pub mod xlsx;
 

@@ -1,21 +1,24 @@
-//! The statement as PDF, typeset by typst (as a library) from `templates/statement.typ`.
+//! The statement as PDF, typeset by typst (as a library) from `templates/statement.typ`,
+//! and the one typst world every PDF of the crate is made in (`render`, used by the
+//! operations reports of [`crate::ops`] too).
 //!
-//! The statement is handed to the template as a JSON file (`/statement.json` in a world
-//! of two files) with every number already formatted here from exact decimals; the
-//! template reads it with `json(...)` and places the values as text. User text (names,
-//! specs, labels) therefore cannot inject markup: `#eval("1")` prints as itself.
+//! A document is handed to its template as a JSON file (`/data.json` in a world of two
+//! files) with every number already formatted in Rust (the statement's from exact
+//! decimals); the template reads it with `json(...)` and places the values as text. User
+//! text (names, specs, labels) therefore cannot inject markup: `#eval("1")` prints as
+//! itself.
 //!
 //! Fonts: Noto Sans CJK SC Regular and Bold, subset to GB2312 plus Latin and CJK
 //! punctuation (`fonts/README.md`), compiled into the binary and embedded (subset again)
 //! into each PDF. No system font is looked at, so output does not depend on the machine.
 //! A character outside the subset prints as the font's blank box (tofu), not an error.
 //!
-//! Deterministic: no clock is read (`today` is `None`, the creation date is the
-//! statement's last day, the document id is derived from the statement's identity).
+//! Deterministic: no clock is read (`today` is `None`, the creation date and the document
+//! id come from the document's input: for a statement its last day and its identity).
 
 use std::sync::LazyLock;
 
-use chrono::Datelike;
+use chrono::{Datelike, Timelike};
 use govcloud_domain::catalog::Billing;
 use govcloud_domain::money::format_yuan;
 use govcloud_domain::statement::{Line, Statement};
@@ -206,14 +209,14 @@ fn file_id(path: &str) -> FileId {
     RootedPath::new(VirtualRoot::Project, vpath).intern()
 }
 
-/// A world of two files: the template and the statement's JSON.
-struct StatementWorld {
+/// A world of two files: a template (`/main.typ`) and the JSON it reads (`/data.json`).
+struct DocWorld {
     main: Source,
     data_id: FileId,
     data: Bytes,
 }
 
-impl World for StatementWorld {
+impl World for DocWorld {
     fn library(&self) -> &LazyHash<Library> {
         &SHARED.library
     }
@@ -262,32 +265,77 @@ fn render_err(diags: impl IntoIterator<Item = SourceDiagnostic>) -> ReportError 
     }
 }
 
-/// Render `s` as PDF bytes (A4 landscape, fonts embedded).
-pub fn pdf(s: &Statement) -> Result<Vec<u8>, ReportError> {
-    let json = serde_json::to_vec(&data(s)).map_err(|e| ReportError::Render {
+/// What a PDF says about itself besides its pages; both fixed by the document's input so
+/// the same input gives the same bytes.
+pub(crate) struct Meta {
+    /// The document id (hashed into the PDF's `/ID`).
+    pub ident: String,
+    /// The creation date; `None` leaves it out.
+    pub created: Option<Timestamp>,
+}
+
+/// Typeset `template` (typst source) with `data` serialized to `/data.json`, which the
+/// template reads with `json("/data.json")`, and write the PDF (fonts embedded).
+///
+/// Every document of the crate goes through here: one world, one set of fonts.
+pub(crate) fn render(
+    template: &str,
+    data: &impl Serialize,
+    meta: Meta,
+) -> Result<Vec<u8>, ReportError> {
+    let json = serde_json::to_vec(data).map_err(|e| ReportError::Render {
         what: "PDF",
         detail: e.to_string(),
     })?;
-    let world = StatementWorld {
-        main: Source::new(file_id("/statement.typ"), TEMPLATE.to_owned()),
-        data_id: file_id("/statement.json"),
+    let world = DocWorld {
+        main: Source::new(file_id("/main.typ"), template.to_owned()),
+        data_id: file_id("/data.json"),
         data: Bytes::new(json),
     };
-    let doc: PagedDocument = typst::compile(&world).output.map_err(render_err)?;
+    let result = typst::compile::<PagedDocument>(&world)
+        .output
+        .map_err(render_err)
+        .and_then(|doc| {
+            let options = PdfOptions {
+                ident: Smart::Custom(meta.ident),
+                creator: Smart::Custom(Some("govcloud".to_owned())),
+                timestamp: meta.created,
+                ..PdfOptions::default()
+            };
+            typst_pdf::pdf(&doc, &options).map_err(render_err)
+        });
+    // typst memoizes across compilations; drop what this one left behind so a long-running
+    // server does not grow with every document it renders.
+    typst::comemo::evict(0);
+    result
+}
+
+/// A Beijing time as a PDF timestamp with its +08:00 offset.
+pub(crate) fn beijing_timestamp(t: chrono::NaiveDateTime) -> Option<Timestamp> {
+    let dt = Datetime::from_ymd_hms(
+        t.year(),
+        t.month() as u8,
+        t.day() as u8,
+        t.hour() as u8,
+        t.minute() as u8,
+        t.second() as u8,
+    )?;
+    Timestamp::new_local(dt, 8 * 60)
+}
+
+/// Render `s` as PDF bytes (A4 landscape, fonts embedded).
+pub fn pdf(s: &Statement) -> Result<Vec<u8>, ReportError> {
     let end = s.period_to;
     let created = Datetime::from_ymd(end.year(), end.month() as u8, end.day() as u8);
-    let options = PdfOptions {
-        ident: Smart::Custom(format!(
-            "govcloud-statement/{}/{}/{}/{}/v{}",
-            s.contract_id, s.package, s.system, s.month, s.version
-        )),
-        creator: Smart::Custom(Some("govcloud".to_owned())),
-        timestamp: created.map(Timestamp::new_utc),
-        ..PdfOptions::default()
-    };
-    let bytes = typst_pdf::pdf(&doc, &options).map_err(render_err);
-    // typst memoizes across compilations; drop what this one left behind so a long-running
-    // server does not grow with every statement it renders.
-    typst::comemo::evict(0);
-    bytes
+    render(
+        TEMPLATE,
+        &data(s),
+        Meta {
+            ident: format!(
+                "govcloud-statement/{}/{}/{}/{}/v{}",
+                s.contract_id, s.package, s.system, s.month, s.version
+            ),
+            created: created.map(Timestamp::new_utc),
+        },
+    )
 }

@@ -39,10 +39,9 @@ const MAX_WIDTH: [f64; 11] = [
     8.0, 16.0, 22.0, 44.0, 10.0, 24.0, 24.0, 12.0, 24.0, 10.0, 26.0,
 ];
 const MIN_WIDTH: [f64; 11] = [5.0, 8.0, 12.0, 20.0, 6.0, 10.0, 10.0, 9.0, 12.0, 9.0, 14.0];
-const LAST_COL: u16 = 10;
 const FONT: &str = "宋体";
 
-fn err(e: XlsxError) -> ReportError {
+pub(crate) fn err(e: XlsxError) -> ReportError {
     ReportError::Render {
         what: "XLSX",
         detail: e.to_string(),
@@ -55,31 +54,35 @@ fn num(d: Decimal) -> f64 {
     d.to_string().parse().unwrap_or(0.0)
 }
 
-/// The formats of the sheet, all in one font.
-struct Formats {
-    title: Format,
-    label: Format,
-    value: Format,
-    warn: Format,
-    head: Format,
-    text: Format,
-    wrap: Format,
-    center: Format,
-    qty4: Format,
-    count: Format,
-    days: Format,
-    money: Format,
-    sub_label: Format,
-    sub_money: Format,
-    total_label: Format,
-    total_money: Format,
-    section: Format,
-    note: Format,
-    int: Format,
+/// The formats of a sheet, all in one font (the statement's and the operations report's).
+pub(crate) struct Formats {
+    pub title: Format,
+    pub label: Format,
+    pub value: Format,
+    pub warn: Format,
+    pub head: Format,
+    pub text: Format,
+    pub wrap: Format,
+    pub center: Format,
+    pub qty4: Format,
+    pub count: Format,
+    pub days: Format,
+    pub money: Format,
+    pub sub_label: Format,
+    pub sub_money: Format,
+    pub total_label: Format,
+    pub total_money: Format,
+    pub section: Format,
+    pub note: Format,
+    pub int: Format,
+    /// A percentage held as its number of percent (99.731 shows as 99.731%).
+    pub percent: Format,
+    /// A table cell that needs attention (a breached SLA clock): bold dark red on pink.
+    pub alert: Format,
 }
 
 impl Formats {
-    fn new() -> Self {
+    pub(crate) fn new() -> Self {
         let base = Format::new().set_font_name(FONT).set_font_size(10.5);
         let cell = base
             .clone()
@@ -120,6 +123,11 @@ impl Formats {
                 .set_align(FormatAlign::Top)
                 .set_align(FormatAlign::Left),
             int: num(&base, "#,##0"),
+            percent: num(&cell, "0.000\"%\""),
+            alert: bold(&cell)
+                .set_align(FormatAlign::Center)
+                .set_font_color(Color::RGB(0xC00000))
+                .set_background_color(Color::RGB(0xFDECEA)),
         }
     }
 }
@@ -138,7 +146,7 @@ fn contracted_format(f: &Formats, q: Decimal) -> Format {
 /// Column widths from the table's content as displayed: CJK characters count two units,
 /// numbers as formatted (a too-narrow number column shows ####); text columns are
 /// clamped to their range and wrap beyond it.
-fn column_widths(s: &Statement) -> [f64; 11] {
+fn column_widths(s: &Statement) -> Vec<f64> {
     let mut w = [0usize; 11];
     for (i, h) in HEADERS.iter().enumerate() {
         w[i] = display_width(h);
@@ -174,43 +182,79 @@ fn column_widths(s: &Statement) -> [f64; 11] {
         w[10] = w[10].max(money(x.amount));
     }
     w[10] = w[10].max(money(s.total));
-    let mut out = [0.0; 11];
-    for i in 0..11 {
-        out[i] = (w[i] as f64 + 2.0).clamp(MIN_WIDTH[i], MAX_WIDTH[i]);
-    }
-    out
+    clamp_widths(&w, &MIN_WIDTH, &MAX_WIDTH)
+}
+
+/// Column widths (Excel units) from the widest content of each column (display columns,
+/// see [`display_width`]), two units of padding, clamped to `min..=max`.
+pub(crate) fn clamp_widths(content: &[usize], min: &[f64], max: &[f64]) -> Vec<f64> {
+    content
+        .iter()
+        .zip(min.iter().zip(max))
+        .map(|(w, (lo, hi))| (*w as f64 + 2.0).clamp(*lo, *hi))
+        .collect()
 }
 
 /// Rows a text needs in a wrapped cell `width` units wide (an estimate: Excel does not
 /// size merged cells' rows itself).
-fn rows_needed(text: &str, width: f64) -> f64 {
+pub(crate) fn rows_needed(text: &str, width: f64) -> f64 {
     let per_row = (width - 1.0).max(1.0);
     text.split('\n')
         .map(|part| (display_width(part) as f64 / per_row).ceil().max(1.0))
         .sum()
 }
 
-struct Sheet<'a> {
-    ws: &'a mut Worksheet,
-    f: Formats,
-    widths: [f64; 11],
-    row: u32,
+/// A worksheet being filled top to bottom: its formats, its column widths (which also
+/// fix its last column) and the next row to write.
+pub(crate) struct Sheet<'a> {
+    pub ws: &'a mut Worksheet,
+    pub f: Formats,
+    pub widths: Vec<f64>,
+    pub row: u32,
 }
 
-impl Sheet<'_> {
-    /// A label in A:B and a wrapped value over C:K.
-    fn pair(&mut self, label: &str, value: &str) -> Result<(), XlsxError> {
+impl<'a> Sheet<'a> {
+    /// A sheet with these column widths (at least three columns).
+    pub(crate) fn new(ws: &'a mut Worksheet, widths: Vec<f64>) -> Result<Self, XlsxError> {
+        for (i, w) in widths.iter().enumerate() {
+            ws.set_column_width(i as u16, *w)?;
+        }
+        Ok(Sheet {
+            ws,
+            f: Formats::new(),
+            widths,
+            row: 0,
+        })
+    }
+
+    /// The last column of the sheet's layout.
+    pub(crate) fn last_col(&self) -> u16 {
+        (self.widths.len() - 1) as u16
+    }
+
+    /// The title across the whole width of row 0; the next row is 2.
+    pub(crate) fn title(&mut self, title: &str) -> Result<(), XlsxError> {
+        let last = self.last_col();
+        self.ws.merge_range(0, 0, 0, last, title, &self.f.title)?;
+        self.ws.set_row_height(0, 30)?;
+        self.row = 2;
+        Ok(())
+    }
+
+    /// A label in A:B and a wrapped value over C to the last column.
+    pub(crate) fn pair(&mut self, label: &str, value: &str) -> Result<(), XlsxError> {
+        let last = self.last_col();
         self.ws
             .merge_range(self.row, 0, self.row, 1, label, &self.f.label)?;
         self.ws
-            .merge_range(self.row, 2, self.row, LAST_COL, value, &self.f.value)?;
+            .merge_range(self.row, 2, self.row, last, value, &self.f.value)?;
         self.fit_merged(value, 2);
         self.row += 1;
         Ok(())
     }
 
-    /// Set the row's height for `text` wrapped across columns `from..=K`.
-    fn fit_merged(&mut self, text: &str, from: usize) {
+    /// Set the row's height for `text` wrapped across columns `from..=last`.
+    pub(crate) fn fit_merged(&mut self, text: &str, from: usize) {
         let width: f64 = self.widths[from..].iter().sum();
         let rows = rows_needed(text, width);
         if rows > 1.0 {
@@ -219,12 +263,55 @@ impl Sheet<'_> {
         }
     }
 
-    fn section(&mut self, title: &str) -> Result<(), XlsxError> {
+    /// A section title after a blank row.
+    pub(crate) fn section(&mut self, title: &str) -> Result<(), XlsxError> {
         self.row += 1;
         self.ws
             .write_string_with_format(self.row, 0, title, &self.f.section)?;
         self.row += 1;
         Ok(())
+    }
+
+    /// A table's header row at the current row: frozen on screen and repeated on every
+    /// printed page.
+    pub(crate) fn table_head(&mut self, headers: &[&str]) -> Result<(), XlsxError> {
+        let r = self.row;
+        for (c, h) in headers.iter().enumerate() {
+            self.ws
+                .write_string_with_format(r, c as u16, *h, &self.f.head)?;
+        }
+        self.ws.set_freeze_panes(r + 1, 0)?;
+        self.ws.set_repeat_rows(r, r)?;
+        self.row += 1;
+        Ok(())
+    }
+
+    /// The signature block two rows below the current row: 服务商 in `left`, 采购人 in
+    /// `right`, each with a 日期 three rows lower.
+    pub(crate) fn sign_off(&mut self, left: u16, right: u16) -> Result<(), XlsxError> {
+        self.row += 2;
+        let r = self.row;
+        let f = &self.f.label;
+        self.ws
+            .write_string_with_format(r, left, "服务商（盖章）：", f)?;
+        self.ws
+            .write_string_with_format(r, right, "采购人确认（盖章）：", f)?;
+        self.ws.write_string_with_format(r + 3, left, "日期：", f)?;
+        self.ws
+            .write_string_with_format(r + 3, right, "日期：", f)?;
+        self.row = r + 4;
+        Ok(())
+    }
+
+    /// Print setup: A4 landscape, fit to one page wide, centred, 第 X 页 / 共 Y 页.
+    pub(crate) fn print_setup(&mut self) {
+        self.ws
+            .set_landscape()
+            .set_paper_size(9) // A4
+            .set_print_fit_to_pages(1, 0)
+            .set_print_center_horizontally(true)
+            .set_margins(0.5, 0.5, 0.6, 0.6, 0.3, 0.3)
+            .set_footer("&C第 &P 页 / 共 &N 页");
     }
 
     fn line(&mut self, n: usize, l: &Line) -> Result<(), XlsxError> {
@@ -281,24 +368,14 @@ pub fn xlsx(s: &Statement) -> Result<Vec<u8>, ReportError> {
     );
     let ws = wb.add_worksheet();
     ws.set_name(TITLE).map_err(err)?;
-    let widths = column_widths(s);
-    for (i, w) in widths.iter().enumerate() {
-        ws.set_column_width(i as u16, *w).map_err(err)?;
-    }
-    let mut sh = Sheet {
-        ws,
-        f: Formats::new(),
-        widths,
-        row: 0,
-    };
+    let mut sh = Sheet::new(ws, column_widths(s)).map_err(err)?;
     fill(&mut sh, s).map_err(err)?;
     wb.save_to_buffer().map_err(err)
 }
 
 fn fill(sh: &mut Sheet<'_>, s: &Statement) -> Result<(), XlsxError> {
-    sh.ws.merge_range(0, 0, 0, LAST_COL, TITLE, &sh.f.title)?;
-    sh.ws.set_row_height(0, 30)?;
-    sh.row = 2;
+    const LAST_COL: u16 = 10;
+    sh.title(TITLE)?;
     sh.pair("合同", &format!("{}（{}）", s.contract_name, s.contract_id))?;
     sh.pair("包", &format!("第{}包 {}", s.package, s.package_name))?;
     sh.pair("业务系统", &format!("{}（{}）", s.system_name, s.system))?;
@@ -320,15 +397,7 @@ fn fill(sh: &mut Sheet<'_>, s: &Statement) -> Result<(), XlsxError> {
     }
     sh.row += 1;
 
-    // The table: its header row is frozen on screen and repeated on every printed page.
-    let head = sh.row;
-    for (c, h) in HEADERS.iter().enumerate() {
-        sh.ws
-            .write_string_with_format(head, c as u16, *h, &sh.f.head)?;
-    }
-    sh.ws.set_freeze_panes(head + 1, 0)?;
-    sh.ws.set_repeat_rows(head, head)?;
-    sh.row += 1;
+    sh.table_head(&HEADERS)?;
     let mut n = 0;
     for g in groups(s) {
         for l in &g.lines {
@@ -391,23 +460,7 @@ fn fill(sh: &mut Sheet<'_>, s: &Statement) -> Result<(), XlsxError> {
         }
     }
 
-    sh.row += 2;
-    let r = sh.row;
-    sh.ws
-        .write_string_with_format(r, 1, "服务商（盖章）：", &sh.f.label)?;
-    sh.ws
-        .write_string_with_format(r, 6, "采购人确认（盖章）：", &sh.f.label)?;
-    sh.ws
-        .write_string_with_format(r + 3, 1, "日期：", &sh.f.label)?;
-    sh.ws
-        .write_string_with_format(r + 3, 6, "日期：", &sh.f.label)?;
-
-    sh.ws
-        .set_landscape()
-        .set_paper_size(9) // A4
-        .set_print_fit_to_pages(1, 0)
-        .set_print_center_horizontally(true)
-        .set_margins(0.5, 0.5, 0.6, 0.6, 0.3, 0.3)
-        .set_footer("&C第 &P 页 / 共 &N 页");
+    sh.sign_off(1, 6)?;
+    sh.print_setup();
     Ok(())
 }

@@ -4,37 +4,12 @@
 
 mod common;
 
-use std::ffi::OsStr;
 use std::time::Instant;
 
+use common::{pdf_pages as pages, pdf_tool};
 use govcloud_domain::money::format_yuan;
 use govcloud_domain::statement::Statement;
 use govcloud_report::pdf::pdf;
-
-/// Write `bytes` to a temporary file and extract its text (layout kept), one string
-/// per page; `None` when poppler is not installed (outside CI).
-fn pages(bytes: &[u8]) -> Option<Vec<String>> {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("statement.pdf");
-    std::fs::write(&path, bytes).unwrap();
-    let text = common::run_tool(
-        "pdftotext",
-        &[OsStr::new("-layout"), path.as_os_str(), OsStr::new("-")],
-    )?;
-    Some(
-        text.split('\u{c}')
-            .filter(|p| !p.trim().is_empty())
-            .map(str::to_owned)
-            .collect(),
-    )
-}
-
-fn pdf_tool(tool: &str, bytes: &[u8]) -> Option<String> {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("statement.pdf");
-    std::fs::write(&path, bytes).unwrap();
-    common::run_tool(tool, &[path.as_os_str()])
-}
 
 /// Names short enough not to wrap in their column (so they extract in one piece).
 fn short_names(s: &Statement) -> Vec<&str> {
