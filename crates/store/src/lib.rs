@@ -19,6 +19,7 @@ mod postgres;
 mod sql;
 mod sql_crypto;
 mod sql_gateway;
+mod sql_ops;
 mod sql_payments;
 mod sql_pki;
 mod sql_resources;

@@ -844,6 +844,88 @@ macro_rules! impl_store {
                 self.pay_payments(contract_id, package_no).await
             }
 
+            async fn add_monitor(&self, m: &$crate::MonitorRecord, e: govcloud_domain::audit::AuditEvent) -> $crate::Result<$crate::MonitorRecord> {
+                self.ops_add_monitor(m, e).await
+            }
+            async fn monitors(&self) -> $crate::Result<Vec<$crate::MonitorRecord>> {
+                self.ops_monitors().await
+            }
+            async fn monitor(&self, id: &str) -> $crate::Result<Option<$crate::MonitorRecord>> {
+                self.ops_monitor(id).await
+            }
+            async fn set_monitor_enabled(&self, id: &str, enabled: bool, e: govcloud_domain::audit::AuditEvent) -> $crate::Result<Option<$crate::MonitorRecord>> {
+                self.ops_set_monitor_enabled(id, enabled, e).await
+            }
+            async fn record_check(&self, c: &$crate::CheckRecord) -> $crate::Result<()> {
+                self.ops_record_check(c).await
+            }
+            async fn monitor_checks(&self, monitor_id: &str, limit: i64) -> $crate::Result<Vec<$crate::CheckRecord>> {
+                self.ops_monitor_checks(monitor_id, limit).await
+            }
+            async fn open_down(&self, d: &$crate::DownRecord) -> $crate::Result<$crate::DownRecord> {
+                self.ops_open_down(d).await
+            }
+            async fn close_down(&self, monitor_id: &str, at: chrono::DateTime<chrono::Utc>) -> $crate::Result<Option<$crate::DownRecord>> {
+                self.ops_close_down(monitor_id, at).await
+            }
+            async fn downs(&self, from: chrono::DateTime<chrono::Utc>, to: chrono::DateTime<chrono::Utc>) -> $crate::Result<Vec<$crate::DownRecord>> {
+                self.ops_downs(from, to).await
+            }
+            async fn open_incident(&self, i: &$crate::IncidentRecord, e: govcloud_domain::audit::AuditEvent) -> $crate::Result<$crate::IncidentRecord> {
+                self.ops_open_incident(i, e).await
+            }
+            async fn add_incident_event(&self, incident_id: &str, ev: &$crate::IncidentEventRecord, closing: Option<&$crate::IncidentClosing>, e: govcloud_domain::audit::AuditEvent) -> $crate::Result<$crate::IncidentRecord> {
+                self.ops_add_incident_event(incident_id, ev, closing, e).await
+            }
+            async fn incidents(&self, contract_id: &str, f: &$crate::IncidentFilter) -> $crate::Result<Vec<$crate::IncidentRecord>> {
+                self.ops_incidents(contract_id, f).await
+            }
+            async fn incident(&self, id: &str) -> $crate::Result<Option<$crate::IncidentRecord>> {
+                self.ops_incident(id).await
+            }
+            async fn publish_notice(&self, n: &$crate::NoticeRecord, e: govcloud_domain::audit::AuditEvent) -> $crate::Result<$crate::NoticeRecord> {
+                self.ops_publish_notice(n, e).await
+            }
+            async fn notices(&self, contract_id: &str, from: Option<chrono::DateTime<chrono::Utc>>, to: Option<chrono::DateTime<chrono::Utc>>) -> $crate::Result<Vec<$crate::NoticeRecord>> {
+                self.ops_notices(contract_id, from, to).await
+            }
+            async fn notice(&self, id: &str) -> $crate::Result<Option<$crate::NoticeRecord>> {
+                self.ops_notice(id).await
+            }
+            async fn cancel_notice(&self, id: &str, at: chrono::DateTime<chrono::Utc>, e: govcloud_domain::audit::AuditEvent) -> $crate::Result<Option<$crate::NoticeRecord>> {
+                self.ops_cancel_notice(id, at, e).await
+            }
+            async fn add_key_period(&self, k: &$crate::KeyPeriodRecord, e: govcloud_domain::audit::AuditEvent) -> $crate::Result<$crate::KeyPeriodRecord> {
+                self.ops_add_key_period(k, e).await
+            }
+            async fn key_periods(&self) -> $crate::Result<Vec<$crate::KeyPeriodRecord>> {
+                self.ops_key_periods().await
+            }
+            async fn remove_key_period(&self, id: i64, e: govcloud_domain::audit::AuditEvent) -> $crate::Result<bool> {
+                self.ops_remove_key_period(id, e).await
+            }
+            async fn add_channel(&self, c: &$crate::ChannelRecord, e: govcloud_domain::audit::AuditEvent) -> $crate::Result<$crate::ChannelRecord> {
+                self.ops_add_channel(c, e).await
+            }
+            async fn channels(&self) -> $crate::Result<Vec<$crate::ChannelRecord>> {
+                self.ops_channels().await
+            }
+            async fn remove_channel(&self, id: &str, e: govcloud_domain::audit::AuditEvent) -> $crate::Result<bool> {
+                self.ops_remove_channel(id, e).await
+            }
+            async fn enqueue_delivery(&self, channel_id: &str, event_key: &str, subject: &str, body: &str, at: chrono::DateTime<chrono::Utc>) -> $crate::Result<Option<$crate::DeliveryRecord>> {
+                self.ops_enqueue_delivery(channel_id, event_key, subject, body, at).await
+            }
+            async fn due_deliveries(&self, now: chrono::DateTime<chrono::Utc>, limit: i64) -> $crate::Result<Vec<$crate::DeliveryRecord>> {
+                self.ops_due_deliveries(now, limit).await
+            }
+            async fn delivery_attempted(&self, id: i64, at: chrono::DateTime<chrono::Utc>, ok: bool, error: &str, retry_at: Option<chrono::DateTime<chrono::Utc>>) -> $crate::Result<()> {
+                self.ops_delivery_attempted(id, at, ok, error, retry_at).await
+            }
+            async fn deliveries(&self, limit: i64) -> $crate::Result<Vec<$crate::DeliveryRecord>> {
+                self.ops_deliveries(limit).await
+            }
+
             async fn audit_head(&self) -> $crate::Result<Option<(i64, [u8; 32])>> {
                 let row: Option<(i64, String)> =
                     sqlx::query_as("SELECT seq, hash FROM audit_head WHERE id = 1")

@@ -10,6 +10,7 @@ use sqlx::sqlite::{
 use crate::sql::impl_store;
 use crate::sql_crypto::impl_crypto;
 use crate::sql_gateway::impl_gateway;
+use crate::sql_ops::impl_ops;
 use crate::sql_payments::impl_payments;
 use crate::sql_pki::impl_pki;
 use crate::sql_resources::impl_resources;
@@ -54,3 +55,4 @@ impl_pki!(SqliteStore, sqlx::Sqlite);
 impl_resources!(SqliteStore, sqlx::Sqlite);
 impl_statements!(SqliteStore, sqlx::Sqlite);
 impl_payments!(SqliteStore, sqlx::Sqlite);
+impl_ops!(SqliteStore, sqlx::Sqlite);

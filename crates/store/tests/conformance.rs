@@ -2571,3 +2571,939 @@ async fn parallel_duplicates_store_one() {
     })
     .await;
 }
+
+// --- operations (运维) ---
+
+/// The action of the newest audit entry.
+async fn last_action(s: &dyn Store) -> String {
+    s.audit_recent(1).await.unwrap()[0].event.action.clone()
+}
+
+fn monitor(id: &str, name: &str, kind: &str) -> govcloud_store::MonitorRecord {
+    govcloud_store::MonitorRecord {
+        id: id.to_owned(),
+        name: name.to_owned(),
+        kind: kind.to_owned(),
+        target: "https://jypt.example.gov.cn/health".to_owned(),
+        package_no: 1,
+        system: "jypt".to_owned(),
+        severity: "outage".to_owned(),
+        interval_seconds: 60,
+        timeout_seconds: 10,
+        retries: 2,
+        settings: r#"{"expect_status":200}"#.to_owned(),
+        enabled: true,
+        created_by: "operator".to_owned(),
+        created_at: at(0),
+        // What the store keeps for a new monitor whatever is given here.
+        state: "up".to_owned(),
+        state_since: Some(at(0)),
+        last_check_at: Some(at(0)),
+        last_latency_ms: Some(1),
+        last_detail: "given".to_owned(),
+    }
+}
+
+fn check(monitor_id: &str, h: u32, ok: bool, state: &str) -> govcloud_store::CheckRecord {
+    govcloud_store::CheckRecord {
+        monitor_id: monitor_id.to_owned(),
+        at: at(h),
+        ok,
+        latency_ms: ok.then_some(i64::from(h) * 10),
+        detail: if ok { "HTTP 200" } else { "connect timeout" }.to_owned(),
+        state: state.to_owned(),
+    }
+}
+
+fn down(monitor_id: &str, h: u32) -> govcloud_store::DownRecord {
+    govcloud_store::DownRecord {
+        id: 0,
+        monitor_id: monitor_id.to_owned(),
+        started_at: at(h),
+        ended_at: None,
+        planned: false,
+        notice_id: None,
+        incident_id: None,
+    }
+}
+
+#[tokio::test]
+async fn monitors_keep_their_state_checks_and_down_spans() {
+    on_every_backend(|f| async move {
+        let s = f.store.as_ref();
+        let n0 = chain_ok(s).await;
+        let m1 = s
+            .add_monitor(
+                &monitor("m1", "交易平台 HTTP", "http"),
+                ev("monitor.add", "m1"),
+            )
+            .await
+            .unwrap();
+        assert_eq!(last_action(s).await, "monitor.add");
+        assert_eq!(
+            m1,
+            govcloud_store::MonitorRecord {
+                state: "unknown".to_owned(),
+                state_since: None,
+                last_check_at: None,
+                last_latency_ms: None,
+                last_detail: String::new(),
+                ..monitor("m1", "交易平台 HTTP", "http")
+            }
+        );
+        let m2 = s
+            .add_monitor(
+                &monitor("m2", "A 专家库 TCP", "tcp"),
+                ev("monitor.add", "m2"),
+            )
+            .await
+            .unwrap();
+        assert_eq!(chain_ok(s).await, n0 + 2);
+
+        // Name and id once each; kinds, severities and intervals as documented.
+        let mut bad_severity = monitor("m4", "m4", "tls");
+        bad_severity.severity = "minor".to_owned();
+        let mut bad_interval = monitor("m5", "m5", "tls");
+        bad_interval.interval_seconds = 0;
+        for (m, what) in [
+            (monitor("m3", "交易平台 HTTP", "tls"), "name reused"),
+            (monitor("m1", "另一个", "tls"), "id reused"),
+            (monitor("m6", "m6", "icmp"), "unknown kind"),
+            (bad_severity, "unknown severity"),
+            (bad_interval, "zero interval"),
+        ] {
+            let r = s.add_monitor(&m, ev("monitor.add", &m.id)).await;
+            assert!(matches!(r, Err(StoreError::Conflict(_))), "{what}: {r:?}");
+        }
+        assert_eq!(chain_ok(s).await, n0 + 2);
+        let names: Vec<String> = s
+            .monitors()
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|m| m.name)
+            .collect();
+        assert_eq!(names, ["A 专家库 TCP", "交易平台 HTTP"]);
+        assert_eq!(s.monitor("m2").await.unwrap(), Some(m2.clone()));
+        assert!(s.monitor("m9").await.unwrap().is_none());
+
+        // Enabling: audited only when something changes.
+        let off = s
+            .set_monitor_enabled("m1", false, ev("monitor.disable", "m1"))
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(!off.enabled);
+        assert_eq!(last_action(s).await, "monitor.disable");
+        let again = s
+            .set_monitor_enabled("m1", false, ev("monitor.disable", "m1"))
+            .await
+            .unwrap();
+        assert_eq!(again, Some(off));
+        assert!(s
+            .set_monitor_enabled("m9", true, ev("monitor.enable", "m9"))
+            .await
+            .unwrap()
+            .is_none());
+        assert_eq!(chain_ok(s).await, n0 + 3);
+        s.set_monitor_enabled("m1", true, ev("monitor.enable", "m1"))
+            .await
+            .unwrap();
+        assert!(s.monitor("m1").await.unwrap().unwrap().enabled);
+        let n1 = chain_ok(s).await;
+        assert_eq!(n1, n0 + 4);
+
+        // Checks move the state; state_since only when the state changes.
+        let state = |m: govcloud_store::MonitorRecord| {
+            (
+                m.state,
+                m.state_since,
+                m.last_check_at,
+                m.last_latency_ms,
+                m.last_detail,
+            )
+        };
+        s.record_check(&check("m1", 1, true, "up")).await.unwrap();
+        assert_eq!(
+            state(s.monitor("m1").await.unwrap().unwrap()),
+            (
+                "up".into(),
+                Some(at(1)),
+                Some(at(1)),
+                Some(10),
+                "HTTP 200".into()
+            )
+        );
+        s.record_check(&check("m1", 2, true, "up")).await.unwrap();
+        assert_eq!(
+            state(s.monitor("m1").await.unwrap().unwrap()),
+            (
+                "up".into(),
+                Some(at(1)),
+                Some(at(2)),
+                Some(20),
+                "HTTP 200".into()
+            )
+        );
+        // A failed check that does not yet count as down keeps the state.
+        s.record_check(&check("m1", 3, false, "up")).await.unwrap();
+        s.record_check(&check("m1", 4, false, "down"))
+            .await
+            .unwrap();
+        assert_eq!(
+            state(s.monitor("m1").await.unwrap().unwrap()),
+            (
+                "down".into(),
+                Some(at(4)),
+                Some(at(4)),
+                None,
+                "connect timeout".into()
+            )
+        );
+        s.record_check(&check("m2", 5, false, "down"))
+            .await
+            .unwrap();
+        assert_eq!(
+            s.monitor("m2").await.unwrap().unwrap().state_since,
+            Some(at(5)),
+            "from unknown the state always changes"
+        );
+        let r = s.record_check(&check("m9", 1, true, "up")).await;
+        assert!(matches!(r, Err(StoreError::NotFound(_))), "{r:?}");
+        let r = s.record_check(&check("m1", 6, true, "unknown")).await;
+        assert!(matches!(r, Err(StoreError::Conflict(_))), "{r:?}");
+        let checks = s.monitor_checks("m1", 2).await.unwrap();
+        assert_eq!(
+            checks,
+            [check("m1", 4, false, "down"), check("m1", 3, false, "up")]
+        );
+        assert_eq!(s.monitor_checks("m1", 100).await.unwrap().len(), 4);
+        assert!(s.monitor_checks("m9", 100).await.unwrap().is_empty());
+
+        // Down spans: one open at a time per monitor.
+        let a = s.open_down(&down("m1", 4)).await.unwrap();
+        assert_eq!(
+            a,
+            govcloud_store::DownRecord {
+                id: a.id,
+                ..down("m1", 4)
+            }
+        );
+        let r = s.open_down(&down("m1", 5)).await;
+        assert!(matches!(r, Err(StoreError::Conflict(_))), "{r:?}");
+        let r = s.open_down(&down("m9", 5)).await;
+        assert!(matches!(r, Err(StoreError::NotFound(_))), "{r:?}");
+        let closed = s.close_down("m1", at(6)).await.unwrap().unwrap();
+        assert_eq!(
+            closed,
+            govcloud_store::DownRecord {
+                ended_at: Some(at(6)),
+                ..a.clone()
+            }
+        );
+        assert!(s.close_down("m1", at(7)).await.unwrap().is_none());
+        assert!(s.close_down("m2", at(7)).await.unwrap().is_none());
+        let b = s
+            .open_down(&govcloud_store::DownRecord {
+                planned: true,
+                ..down("m2", 8)
+            })
+            .await
+            .unwrap();
+        assert!(b.planned);
+        let c = s.open_down(&down("m1", 10)).await.unwrap();
+        s.close_down("m1", at(12)).await.unwrap().unwrap();
+        assert!(a.id != b.id && b.id != c.id && a.id != c.id);
+
+        // Spans [4, 6), [8, open), [10, 12) against [from, to).
+        let ids = |v: Vec<govcloud_store::DownRecord>| -> Vec<i64> {
+            v.into_iter().map(|d| d.id).collect()
+        };
+        for (from, to, want) in [
+            (0, 23, vec![a.id, b.id, c.id]),
+            (0, 4, vec![]),
+            (6, 8, vec![]),
+            (5, 6, vec![a.id]),
+            (3, 9, vec![a.id, b.id]),
+            (12, 13, vec![b.id]),
+            (11, 12, vec![b.id, c.id]),
+        ] {
+            assert_eq!(
+                ids(s.downs(at(from), at(to)).await.unwrap()),
+                want,
+                "[{from}, {to})"
+            );
+        }
+        // Checks and down spans are not audited.
+        assert_eq!(chain_ok(s).await, n1);
+    })
+    .await;
+}
+
+fn incident(title: &str, package: i64, opened_h: u32) -> govcloud_store::IncidentRecord {
+    govcloud_store::IncidentRecord {
+        id: "ignored".to_owned(),
+        contract_id: CONTRACT_ID.to_owned(),
+        package_no: package,
+        system: "jypt".to_owned(),
+        severity: "outage".to_owned(),
+        title: title.to_owned(),
+        source: "hotline".to_owned(),
+        monitor_id: None,
+        opened_at: at(opened_h),
+        recorded_at: at(opened_h + 1),
+        opened_by: "operator".to_owned(),
+        cause: String::new(),
+        impact: String::new(),
+        actions: String::new(),
+        closed_at: None,
+        events: vec![inc_event("responded", 0)],
+    }
+}
+
+fn inc_event(kind: &str, h: u32) -> govcloud_store::IncidentEventRecord {
+    govcloud_store::IncidentEventRecord {
+        kind: kind.to_owned(),
+        at: at(h),
+        recorded_at: at(h) + Duration::minutes(5),
+        actor: "值班工程师".to_owned(),
+        note: format!("{kind} 记录"),
+    }
+}
+
+#[tokio::test]
+async fn incidents_are_numbered_and_closed_once() {
+    on_every_backend(|f| async move {
+        let s = f.store.as_ref();
+        load_catalog(s).await;
+        let n0 = chain_ok(s).await;
+        let first = s
+            .open_incident(&incident("门户无法访问", 1, 2), ev("incident.open", "门户"))
+            .await
+            .unwrap();
+        assert_eq!(last_action(s).await, "incident.open");
+        assert_eq!(
+            first,
+            govcloud_store::IncidentRecord {
+                id: "INC-000001".to_owned(),
+                events: vec![],
+                ..incident("门户无法访问", 1, 2)
+            }
+        );
+        s.add_monitor(&monitor("m1", "门户", "http"), ev("monitor.add", "m1"))
+            .await
+            .unwrap();
+        let second = s
+            .open_incident(
+                &govcloud_store::IncidentRecord {
+                    source: "monitor".to_owned(),
+                    monitor_id: Some("m1".to_owned()),
+                    ..incident("监控发现宕机", 1, 3)
+                },
+                ev("incident.open", "m1"),
+            )
+            .await
+            .unwrap();
+        assert_eq!(second.id, "INC-000002");
+        assert_eq!(second.monitor_id.as_deref(), Some("m1"));
+        assert_eq!(chain_ok(s).await, n0 + 3);
+
+        // Refusals take no number and write nothing.
+        let mut bad_source = incident("x", 1, 1);
+        bad_source.source = "rumour".to_owned();
+        let mut bad_severity = incident("x", 1, 1);
+        bad_severity.severity = "minor".to_owned();
+        for (i, conflict) in [
+            (incident("x", 9, 1), false),
+            (
+                govcloud_store::IncidentRecord {
+                    monitor_id: Some("m9".to_owned()),
+                    ..incident("x", 1, 1)
+                },
+                false,
+            ),
+            (bad_source, true),
+            (bad_severity, true),
+        ] {
+            let r = s.open_incident(&i, ev("incident.open", "x")).await;
+            if conflict {
+                assert!(matches!(r, Err(StoreError::Conflict(_))), "{r:?}");
+            } else {
+                assert!(matches!(r, Err(StoreError::NotFound(_))), "{r:?}");
+            }
+        }
+        let n1 = chain_ok(s).await;
+        assert_eq!(n1, n0 + 3);
+        let third = s
+            .open_incident(&incident("专家库故障", 2, 0), ev("incident.open", "zjk"))
+            .await
+            .unwrap();
+        assert_eq!(third.id, "INC-000003");
+
+        // A timeline, then closing with the outage report.
+        let r = s
+            .add_incident_event(
+                "INC-000001",
+                &inc_event("responded", 3),
+                None,
+                ev("incident.event", "INC-000001"),
+            )
+            .await
+            .unwrap();
+        assert_eq!(r.events, [inc_event("responded", 3)]);
+        assert_eq!(last_action(s).await, "incident.event");
+        s.add_incident_event(
+            "INC-000001",
+            &inc_event("located", 4),
+            None,
+            ev("incident.event", "INC-000001"),
+        )
+        .await
+        .unwrap();
+        let report = govcloud_store::IncidentClosing {
+            cause: "负载均衡配置错误".to_owned(),
+            impact: "门户 2 小时不可用".to_owned(),
+            actions: "回滚配置，增加变更复核".to_owned(),
+        };
+        let closed = s
+            .add_incident_event(
+                "INC-000001",
+                &inc_event("closed", 6),
+                Some(&report),
+                ev("incident.close", "INC-000001"),
+            )
+            .await
+            .unwrap();
+        assert_eq!(last_action(s).await, "incident.close");
+        let want = govcloud_store::IncidentRecord {
+            id: "INC-000001".to_owned(),
+            cause: report.cause.clone(),
+            impact: report.impact.clone(),
+            actions: report.actions.clone(),
+            closed_at: Some(at(6)),
+            events: vec![
+                inc_event("responded", 3),
+                inc_event("located", 4),
+                inc_event("closed", 6),
+            ],
+            ..incident("门户无法访问", 1, 2)
+        };
+        assert_eq!(closed, want);
+        assert_eq!(s.incident("INC-000001").await.unwrap(), Some(want.clone()));
+        let n2 = chain_ok(s).await;
+        assert_eq!(n2, n1 + 4);
+
+        // Closed is final; unknown incidents and kinds are refused; nothing is written.
+        for kind in ["closed", "restored"] {
+            let r = s
+                .add_incident_event(
+                    "INC-000001",
+                    &inc_event(kind, 7),
+                    Some(&report),
+                    ev("incident.event", "INC-000001"),
+                )
+                .await;
+            assert!(matches!(r, Err(StoreError::Conflict(_))), "{kind}: {r:?}");
+        }
+        let r = s
+            .add_incident_event(
+                "INC-000009",
+                &inc_event("responded", 7),
+                None,
+                ev("incident.event", "INC-000009"),
+            )
+            .await;
+        assert!(matches!(r, Err(StoreError::NotFound(_))), "{r:?}");
+        let r = s
+            .add_incident_event(
+                "INC-000002",
+                &inc_event("escalated", 7),
+                None,
+                ev("incident.event", "INC-000002"),
+            )
+            .await;
+        assert!(matches!(r, Err(StoreError::Conflict(_))), "{r:?}");
+        assert_eq!(chain_ok(s).await, n2);
+        assert_eq!(s.incident("INC-000001").await.unwrap(), Some(want.clone()));
+        assert!(s
+            .incident("INC-000002")
+            .await
+            .unwrap()
+            .unwrap()
+            .events
+            .is_empty());
+        assert!(s.incident("INC-000009").await.unwrap().is_none());
+
+        // Closing without a report leaves its fields empty.
+        let third = s
+            .add_incident_event(
+                "INC-000003",
+                &inc_event("closed", 1),
+                None,
+                ev("incident.close", "INC-000003"),
+            )
+            .await
+            .unwrap();
+        assert_eq!((third.closed_at, third.cause.as_str()), (Some(at(1)), ""));
+
+        // Lists: newest opened first, with their events; filters combine.
+        let list = |f: govcloud_store::IncidentFilter| async move {
+            s.incidents(CONTRACT_ID, &f)
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|i| i.id)
+                .collect::<Vec<_>>()
+        };
+        let all = s.incidents(CONTRACT_ID, &Default::default()).await.unwrap();
+        assert_eq!(
+            all.iter().map(|i| i.id.as_str()).collect::<Vec<_>>(),
+            ["INC-000002", "INC-000001", "INC-000003"]
+        );
+        assert_eq!(all[1], want);
+        assert_eq!(all[2].events, [inc_event("closed", 1)]);
+        use govcloud_store::IncidentFilter as F;
+        assert_eq!(
+            list(F {
+                package_no: Some(2),
+                ..F::default()
+            })
+            .await,
+            ["INC-000003"]
+        );
+        assert_eq!(
+            list(F {
+                open_only: true,
+                ..F::default()
+            })
+            .await,
+            ["INC-000002"]
+        );
+        assert_eq!(
+            list(F {
+                from: Some(at(2)),
+                ..F::default()
+            })
+            .await,
+            ["INC-000002", "INC-000001"]
+        );
+        assert_eq!(
+            list(F {
+                from: Some(at(1)),
+                to: Some(at(3)),
+                package_no: Some(1),
+                open_only: false,
+            })
+            .await,
+            ["INC-000001"]
+        );
+        assert!(s
+            .incidents("other", &F::default())
+            .await
+            .unwrap()
+            .is_empty());
+
+        // A reloaded contract keeps its incidents.
+        let c = catalog::parse(CONTRACT).unwrap();
+        let edited = CONTRACT.replacen("# business systems", "# edited: business systems", 1);
+        assert_eq!(
+            s.load_contract(&c, &edited, "fp2", ev("catalog.load", &c.id))
+                .await
+                .unwrap(),
+            LoadOutcome::Replaced
+        );
+        assert_eq!(list(F::default()).await.len(), 3);
+    })
+    .await;
+}
+
+/// Incidents opened in parallel get distinct numbers with no gaps.
+#[tokio::test]
+async fn parallel_incidents_take_consecutive_numbers() {
+    on_every_backend(|f| async move {
+        load_catalog(f.store.as_ref()).await;
+        let mut tasks = Vec::new();
+        for i in 0..12 {
+            let s = f.store.clone();
+            tasks.push(tokio::spawn(async move {
+                s.open_incident(
+                    &incident(&format!("并发 {i}"), 1, 1),
+                    ev("incident.open", "x"),
+                )
+                .await
+                .unwrap()
+                .id
+            }));
+        }
+        let mut ids = Vec::new();
+        for t in tasks {
+            ids.push(t.await.unwrap());
+        }
+        ids.sort();
+        let want: Vec<String> = (1..=12).map(|n| format!("INC-{n:06}")).collect();
+        assert_eq!(ids, want);
+    })
+    .await;
+}
+
+fn notice(id: &str, start_h: u32, end_h: u32) -> govcloud_store::NoticeRecord {
+    govcloud_store::NoticeRecord {
+        id: id.to_owned(),
+        contract_id: CONTRACT_ID.to_owned(),
+        title: format!("{id} 数据库升级"),
+        systems: vec!["jypt".to_owned(), "zjk".to_owned()],
+        start_at: at(start_h),
+        end_at: at(end_h),
+        impact: "交易平台只读".to_owned(),
+        rollback: "恢复快照".to_owned(),
+        emergency: false,
+        reason: String::new(),
+        override_reason: String::new(),
+        key_periods: vec![],
+        published_at: at(0),
+        published_by: "operator".to_owned(),
+        cancelled_at: None,
+    }
+}
+
+#[tokio::test]
+async fn notices_and_key_periods() {
+    on_every_backend(|f| async move {
+        let s = f.store.as_ref();
+        load_catalog(s).await;
+        let n0 = chain_ok(s).await;
+        let n1 = notice("n1", 2, 4);
+        let n2 = govcloud_store::NoticeRecord {
+            systems: vec!["clwx".to_owned()],
+            emergency: true,
+            reason: "安全漏洞紧急修复".to_owned(),
+            override_reason: "重点时期内必须修复".to_owned(),
+            key_periods: vec!["两会".to_owned(), "国庆 \"长假\"".to_owned()],
+            ..notice("n2", 6, 8)
+        };
+        let n3 = govcloud_store::NoticeRecord {
+            contract_id: "other".to_owned(),
+            ..notice("n3", 0, 23)
+        };
+        for n in [&n2, &n1, &n3] {
+            let stored = s
+                .publish_notice(n, ev("notice.publish", &n.id))
+                .await
+                .unwrap();
+            assert_eq!(&stored, n);
+        }
+        assert_eq!(last_action(s).await, "notice.publish");
+        let r = s
+            .publish_notice(&notice("n1", 9, 10), ev("notice.publish", "n1"))
+            .await;
+        assert!(matches!(r, Err(StoreError::Conflict(_))), "{r:?}");
+        assert_eq!(chain_ok(s).await, n0 + 3);
+        assert_eq!(s.notice("n2").await.unwrap(), Some(n2.clone()));
+        assert!(s.notice("n9").await.unwrap().is_none());
+
+        // Windows [2, 4) and [6, 8) against [from, to), by start.
+        let ids = |v: Vec<govcloud_store::NoticeRecord>| -> Vec<String> {
+            v.into_iter().map(|n| n.id).collect()
+        };
+        assert_eq!(
+            s.notices(CONTRACT_ID, None, None).await.unwrap(),
+            [n1.clone(), n2.clone()]
+        );
+        for (from, to, want) in [
+            (Some(4), Some(6), vec![]),
+            (Some(3), Some(7), vec!["n1", "n2"]),
+            (Some(0), Some(2), vec![]),
+            (Some(7), Some(9), vec!["n2"]),
+            (Some(5), None, vec!["n2"]),
+            (None, Some(3), vec!["n1"]),
+            (Some(8), None, vec![]),
+        ] {
+            assert_eq!(
+                ids(s
+                    .notices(CONTRACT_ID, from.map(at), to.map(at))
+                    .await
+                    .unwrap()),
+                want,
+                "[{from:?}, {to:?})"
+            );
+        }
+
+        // Cancelling: once; cancelled notices are still listed.
+        let cancelled = s
+            .cancel_notice("n1", at(1), ev("notice.cancel", "n1"))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(last_action(s).await, "notice.cancel");
+        assert_eq!(
+            cancelled,
+            govcloud_store::NoticeRecord {
+                cancelled_at: Some(at(1)),
+                ..n1.clone()
+            }
+        );
+        let r = s
+            .cancel_notice("n1", at(2), ev("notice.cancel", "n1"))
+            .await;
+        assert!(matches!(r, Err(StoreError::Conflict(_))), "{r:?}");
+        assert!(s
+            .cancel_notice("n9", at(2), ev("notice.cancel", "n9"))
+            .await
+            .unwrap()
+            .is_none());
+        assert_eq!(chain_ok(s).await, n0 + 4);
+        assert_eq!(
+            s.notices(CONTRACT_ID, None, Some(at(3))).await.unwrap(),
+            [cancelled]
+        );
+
+        // Key periods: by first day; one per name and first day; never backwards.
+        let kp = |name: &str, first: &str, last: &str| govcloud_store::KeyPeriodRecord {
+            id: 0,
+            name: name.to_owned(),
+            first_day: day(first),
+            last_day: day(last),
+            created_by: "admin".to_owned(),
+            created_at: at(0),
+        };
+        let k0 = chain_ok(s).await;
+        let national = s
+            .add_key_period(
+                &kp("国庆", "2026-10-01", "2026-10-08"),
+                ev("key_period.add", "国庆"),
+            )
+            .await
+            .unwrap();
+        assert_eq!(last_action(s).await, "key_period.add");
+        let congress = s
+            .add_key_period(
+                &kp("两会", "2026-03-03", "2026-03-15"),
+                ev("key_period.add", "两会"),
+            )
+            .await
+            .unwrap();
+        let one_day = s
+            .add_key_period(
+                &kp("两会", "2027-03-05", "2027-03-05"),
+                ev("key_period.add", "两会"),
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            congress,
+            govcloud_store::KeyPeriodRecord {
+                id: congress.id,
+                ..kp("两会", "2026-03-03", "2026-03-15")
+            }
+        );
+        assert!(national.id != congress.id && congress.id != one_day.id);
+        for (k, what) in [
+            (
+                kp("两会", "2026-03-03", "2026-03-20"),
+                "same name and first day",
+            ),
+            (kp("春节", "2026-02-20", "2026-02-10"), "backwards"),
+        ] {
+            let r = s.add_key_period(&k, ev("key_period.add", &k.name)).await;
+            assert!(matches!(r, Err(StoreError::Conflict(_))), "{what}: {r:?}");
+        }
+        assert_eq!(chain_ok(s).await, k0 + 3);
+        assert_eq!(
+            s.key_periods().await.unwrap(),
+            [congress.clone(), national.clone(), one_day.clone()]
+        );
+        assert!(s
+            .remove_key_period(national.id, ev("key_period.remove", "国庆"))
+            .await
+            .unwrap());
+        assert_eq!(last_action(s).await, "key_period.remove");
+        assert!(!s
+            .remove_key_period(national.id, ev("key_period.remove", "国庆"))
+            .await
+            .unwrap());
+        assert_eq!(chain_ok(s).await, k0 + 4);
+        assert_eq!(s.key_periods().await.unwrap(), [congress, one_day]);
+    })
+    .await;
+}
+
+fn channel(id: &str, kind: &str, h: u32) -> govcloud_store::ChannelRecord {
+    govcloud_store::ChannelRecord {
+        id: id.to_owned(),
+        kind: kind.to_owned(),
+        target: if kind == "webhook" {
+            "https://hooks.example.gov.cn/govcloud".to_owned()
+        } else {
+            "ops@example.gov.cn,duty@example.gov.cn".to_owned()
+        },
+        secret_wrapped: (kind == "webhook").then(|| (0..=255u8).collect()),
+        created_by: "admin".to_owned(),
+        created_at: at(h),
+    }
+}
+
+#[tokio::test]
+async fn channels_and_the_delivery_lifecycle() {
+    on_every_backend(|f| async move {
+        let s = f.store.as_ref();
+        let n0 = chain_ok(s).await;
+        let hook = s
+            .add_channel(&channel("hook", "webhook", 2), ev("channel.add", "hook"))
+            .await
+            .unwrap();
+        assert_eq!(hook, channel("hook", "webhook", 2));
+        assert_eq!(last_action(s).await, "channel.add");
+        let mail = s
+            .add_channel(&channel("mail", "email", 1), ev("channel.add", "mail"))
+            .await
+            .unwrap();
+        for (c, what) in [
+            (channel("mail", "webhook", 3), "id reused"),
+            (channel("sms", "sms", 3), "unknown kind"),
+        ] {
+            let r = s.add_channel(&c, ev("channel.add", &c.id)).await;
+            assert!(matches!(r, Err(StoreError::Conflict(_))), "{what}: {r:?}");
+        }
+        assert_eq!(chain_ok(s).await, n0 + 2);
+        assert_eq!(s.channels().await.unwrap(), [mail.clone(), hook.clone()]);
+
+        // Queueing: once per channel and event key.
+        let key = "incident:INC-000001:opened";
+        let d1 = s
+            .enqueue_delivery(
+                "mail",
+                key,
+                "故障 INC-000001",
+                r#"{"id":"INC-000001"}"#,
+                at(1),
+            )
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            d1,
+            govcloud_store::DeliveryRecord {
+                id: d1.id,
+                channel_id: "mail".to_owned(),
+                event_key: key.to_owned(),
+                subject: "故障 INC-000001".to_owned(),
+                body: r#"{"id":"INC-000001"}"#.to_owned(),
+                status: "pending".to_owned(),
+                attempts: 0,
+                last_error: String::new(),
+                next_attempt_at: at(1),
+                created_at: at(1),
+                sent_at: None,
+            }
+        );
+        assert!(s
+            .enqueue_delivery("mail", key, "again", "{}", at(2))
+            .await
+            .unwrap()
+            .is_none());
+        let d2 = s
+            .enqueue_delivery("hook", key, "故障 INC-000001", "{}", at(1))
+            .await
+            .unwrap()
+            .unwrap();
+        let d3 = s
+            .enqueue_delivery("hook", "incident:INC-000001:closed", "关闭", "{}", at(5))
+            .await
+            .unwrap()
+            .unwrap();
+        let r = s.enqueue_delivery("sms", key, "x", "{}", at(1)).await;
+        assert!(matches!(r, Err(StoreError::NotFound(_))), "{r:?}");
+        assert_eq!(s.deliveries(100).await.unwrap().len(), 3);
+        let ids = |v: Vec<govcloud_store::DeliveryRecord>| -> Vec<i64> {
+            v.into_iter().map(|d| d.id).collect()
+        };
+        assert!(s.due_deliveries(at(0), 10).await.unwrap().is_empty());
+        assert_eq!(
+            ids(s.due_deliveries(at(1), 10).await.unwrap()),
+            [d1.id, d2.id]
+        );
+        assert_eq!(ids(s.due_deliveries(at(1), 1).await.unwrap()), [d1.id]);
+
+        // pending → retry → sent.
+        s.delivery_attempted(d1.id, at(1), false, "smtp: 421 try later", Some(at(3)))
+            .await
+            .unwrap();
+        let get = |id: i64| async move {
+            s.deliveries(100)
+                .await
+                .unwrap()
+                .into_iter()
+                .find(|d| d.id == id)
+                .unwrap()
+        };
+        let d = get(d1.id).await;
+        assert_eq!(
+            (
+                d.status.as_str(),
+                d.attempts,
+                d.last_error.as_str(),
+                d.next_attempt_at,
+                d.sent_at
+            ),
+            ("pending", 1, "smtp: 421 try later", at(3), None)
+        );
+        assert_eq!(ids(s.due_deliveries(at(2), 10).await.unwrap()), [d2.id]);
+        assert_eq!(
+            ids(s.due_deliveries(at(3), 10).await.unwrap()),
+            [d2.id, d1.id]
+        );
+        s.delivery_attempted(d1.id, at(3), true, "", None)
+            .await
+            .unwrap();
+        let d = get(d1.id).await;
+        assert_eq!(
+            (
+                d.status.as_str(),
+                d.attempts,
+                d.last_error.as_str(),
+                d.sent_at
+            ),
+            ("sent", 2, "", Some(at(3)))
+        );
+
+        // pending → failed (no retry).
+        s.delivery_attempted(d2.id, at(2), false, "HTTP 500", None)
+            .await
+            .unwrap();
+        let d = get(d2.id).await;
+        assert_eq!(
+            (
+                d.status.as_str(),
+                d.attempts,
+                d.last_error.as_str(),
+                d.sent_at
+            ),
+            ("failed", 1, "HTTP 500", None)
+        );
+        assert_eq!(ids(s.due_deliveries(at(23), 10).await.unwrap()), [d3.id]);
+        let r = s
+            .delivery_attempted(d3.id + 100, at(5), true, "", None)
+            .await;
+        assert!(matches!(r, Err(StoreError::NotFound(_))), "{r:?}");
+
+        // The log, newest first.
+        assert_eq!(ids(s.deliveries(10).await.unwrap()), [d3.id, d2.id, d1.id]);
+        assert_eq!(ids(s.deliveries(1).await.unwrap()), [d3.id]);
+
+        // Removing a channel keeps its deliveries; deliveries are never audited.
+        assert_eq!(chain_ok(s).await, n0 + 2);
+        assert!(s
+            .remove_channel("mail", ev("channel.remove", "mail"))
+            .await
+            .unwrap());
+        assert_eq!(last_action(s).await, "channel.remove");
+        assert!(!s
+            .remove_channel("mail", ev("channel.remove", "mail"))
+            .await
+            .unwrap());
+        assert_eq!(chain_ok(s).await, n0 + 3);
+        assert_eq!(s.channels().await.unwrap(), [hook]);
+        assert_eq!(get(d1.id).await.status, "sent");
+    })
+    .await;
+}
