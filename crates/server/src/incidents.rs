@@ -69,7 +69,11 @@ pub fn check_system(p: &Package, system: &str) -> Result<(), OpError> {
     let known: Vec<&str> = p.systems.iter().map(|s| s.as_str()).collect();
     Err(OpError::invalid(
         "unknown_system",
-        format!("第 {} 包没有业务系统 {system}（可选：{}）", p.number, known.join("、")),
+        format!(
+            "第 {} 包没有业务系统 {system}（可选：{}）",
+            p.number,
+            known.join("、")
+        ),
         format!(
             "package {} has no business system {system:?} (expected one of: {})",
             p.number,
@@ -121,7 +125,10 @@ pub async fn open(
         return Err(OpError::invalid(
             "invalid_source",
             "来源应为 monitor、hotline 或 purchaser",
-            format!("source {:?}: expected monitor, hotline or purchaser", n.source),
+            format!(
+                "source {:?}: expected monitor, hotline or purchaser",
+                n.source
+            ),
         ));
     }
     let opened_at = n.opened_at.unwrap_or(cx.now).trunc_subsecs_utc();
@@ -248,16 +255,26 @@ pub async fn add_event(
         OpError::invalid(
             "invalid_event",
             format!("事件类型应为以下之一：{}", EventKind::expected()),
-            format!("event kind {:?}: expected one of {}", e.kind, EventKind::expected()),
+            format!(
+                "event kind {:?}: expected one of {}",
+                e.kind,
+                EventKind::expected()
+            ),
         )
     })?;
     let inc = cx.store.incident(id).await?.ok_or_else(|| {
-        OpError::Store(govcloud_store::StoreError::NotFound(format!("incident {id}")))
+        OpError::Store(govcloud_store::StoreError::NotFound(format!(
+            "incident {id}"
+        )))
     })?;
     let at = e.at.unwrap_or(cx.now).trunc_subsecs_utc();
     let events = timeline(&inc);
     check_event(inc.opened_at, &events, Event { kind, at }, cx.now).map_err(|err| match err {
-        EventError::Closed => conflict("incident_closed", "故障已关闭，不能再添加事件", err.to_string()),
+        EventError::Closed => conflict(
+            "incident_closed",
+            "故障已关闭，不能再添加事件",
+            err.to_string(),
+        ),
         EventError::Duplicate => conflict(
             "duplicate_event",
             format!("该故障已记录“{}”", kind.label_zh()),
@@ -268,9 +285,11 @@ pub async fn add_event(
             "事件时间不能早于故障发生时间",
             err.to_string(),
         ),
-        EventError::InFuture => {
-            OpError::invalid("time_in_future", "事件时间不能晚于当前时间", err.to_string())
-        }
+        EventError::InFuture => OpError::invalid(
+            "time_in_future",
+            "事件时间不能晚于当前时间",
+            err.to_string(),
+        ),
     })?;
     let closing = if kind == EventKind::Closed {
         let closing = e.closing.unwrap_or_default();
@@ -287,8 +306,14 @@ pub async fn add_event(
         if outage && !missing.is_empty() {
             return Err(OpError::invalid(
                 "outage_report_required",
-                format!("关闭宕机故障须填写宕机报告：原因、影响、处置措施（缺少 {}）", missing.join("、")),
-                format!("closing an outage needs its report: cause, impact and actions (missing: {})", missing.join(", ")),
+                format!(
+                    "关闭宕机故障须填写宕机报告：原因、影响、处置措施（缺少 {}）",
+                    missing.join("、")
+                ),
+                format!(
+                    "closing an outage needs its report: cause, impact and actions (missing: {})",
+                    missing.join(", ")
+                ),
             ));
         }
         Some(closing)
@@ -354,9 +379,7 @@ pub async fn add_event(
 pub fn timeline(i: &IncidentRecord) -> Vec<Event> {
     i.events
         .iter()
-        .filter_map(|e| {
-            EventKind::from_code(&e.kind).map(|kind| Event { kind, at: e.at })
-        })
+        .filter_map(|e| EventKind::from_code(&e.kind).map(|kind| Event { kind, at: e.at }))
         .collect()
 }
 
@@ -471,7 +494,11 @@ pub async fn publish_notice(
 ) -> Result<NoticeRecord, OpError> {
     let title = n.title.trim();
     if title.is_empty() {
-        return Err(OpError::invalid("title_required", "请填写通知标题", "a notice needs a title"));
+        return Err(OpError::invalid(
+            "title_required",
+            "请填写通知标题",
+            "a notice needs a title",
+        ));
     }
     if n.systems.is_empty() {
         return Err(OpError::invalid(
@@ -486,7 +513,10 @@ pub async fn publish_notice(
             return Err(OpError::invalid(
                 "unknown_system",
                 format!("没有业务系统 {s}（可选：{}）", known.join("、")),
-                format!("no business system {s:?} (expected one of: {})", known.join(", ")),
+                format!(
+                    "no business system {s:?} (expected one of: {})",
+                    known.join(", ")
+                ),
             ));
         }
     }
@@ -574,7 +604,11 @@ pub async fn publish_notice(
             key: format!("notice:{}:published", rec.id),
             subject: format!(
                 "【{}】{}",
-                if rec.emergency { "紧急变更通知" } else { "维护通知" },
+                if rec.emergency {
+                    "紧急变更通知"
+                } else {
+                    "维护通知"
+                },
                 rec.title
             ),
             text: format!(
@@ -584,7 +618,11 @@ pub async fn publish_notice(
                 systems.join("、"),
                 rec.impact,
                 rec.rollback,
-                if rec.emergency { format!("\n紧急变更原因：{}", rec.reason) } else { String::new() }
+                if rec.emergency {
+                    format!("\n紧急变更原因：{}", rec.reason)
+                } else {
+                    String::new()
+                }
             ),
             data: json!({"notice": rec.id, "title": rec.title, "systems": rec.systems,
                          "start": crate::api::utc(rec.start_at), "end": crate::api::utc(rec.end_at),
@@ -602,7 +640,11 @@ pub fn late(n: &NoticeRecord) -> bool {
 }
 
 /// The notice (not cancelled) whose window covers `at` for `system`, if any.
-pub fn covering<'a>(notices: &'a [NoticeRecord], system: &str, at: DateTime<Utc>) -> Option<&'a NoticeRecord> {
+pub fn covering<'a>(
+    notices: &'a [NoticeRecord],
+    system: &str,
+    at: DateTime<Utc>,
+) -> Option<&'a NoticeRecord> {
     notices.iter().find(|n| {
         n.cancelled_at.is_none_or(|c| c > at)
             && n.start_at <= at
@@ -618,7 +660,9 @@ pub async fn cancel_notice(cx: Ctx<'_>, id: &str) -> Result<NoticeRecord, OpErro
         .await
     {
         Ok(Some(n)) => Ok(n),
-        Ok(None) => Err(OpError::Store(govcloud_store::StoreError::NotFound(format!("notice {id}")))),
+        Ok(None) => Err(OpError::Store(govcloud_store::StoreError::NotFound(
+            format!("notice {id}"),
+        ))),
         Err(govcloud_store::StoreError::Conflict(_)) => Err(conflict(
             "already_cancelled",
             "该通知已取消",
@@ -636,7 +680,11 @@ pub async fn add_key_period(
 ) -> Result<KeyPeriodRecord, OpError> {
     let name = name.trim();
     if name.is_empty() {
-        return Err(OpError::invalid("name_required", "请填写重点时期名称", "a key period needs a name"));
+        return Err(OpError::invalid(
+            "name_required",
+            "请填写重点时期名称",
+            "a key period needs a name",
+        ));
     }
     if last_day < first_day {
         return Err(OpError::invalid(
@@ -696,9 +744,8 @@ pub async fn seed_key_periods(cx: Ctx<'_>) -> Result<usize, OpError> {
     if !cx.store.key_periods().await?.is_empty() {
         return Ok(0);
     }
-    let file: KeyPeriodFile = toml::from_str(KEY_PERIODS).map_err(|e| {
-        OpError::invalid("key_periods_invalid", e.to_string(), e.to_string())
-    })?;
+    let file: KeyPeriodFile = toml::from_str(KEY_PERIODS)
+        .map_err(|e| OpError::invalid("key_periods_invalid", e.to_string(), e.to_string()))?;
     for p in &file.period {
         add_key_period(cx, &p.name, p.first_day, p.last_day).await?;
     }

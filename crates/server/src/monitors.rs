@@ -129,7 +129,8 @@ pub async fn add(cx: Ctx<'_>, c: &Contract, m: NewMonitor<'_>) -> Result<Monitor
     range(timeout, 1, 120, "timeout_seconds")?;
     range(retries, 0, 5, "retries")?;
     if let Some(pem) = &m.settings.ca_pem {
-        if reqwest::Certificate::from_pem(pem.as_bytes()).is_err() || root_store(Some(pem)).is_err() {
+        if reqwest::Certificate::from_pem(pem.as_bytes()).is_err() || root_store(Some(pem)).is_err()
+        {
             return Err(invalid(
                 "invalid_certificate",
                 "ca_pem 不是有效的 PEM 证书",
@@ -275,16 +276,20 @@ async fn probe_once(m: &MonitorRecord, s: &Settings) -> Outcome {
                 detail: format!("HTTP {status}"),
             }
         }
-        "tcp" => match tokio::time::timeout(timeout, tokio::net::TcpStream::connect(&m.target)).await {
-            Ok(Ok(_)) => Outcome {
-                ok: true,
-                latency_ms: ms(started),
-                detail: "已连接".into(),
-            },
-            Ok(Err(e)) => fail(format!("连接失败：{e}"), ms(started)),
-            Err(_) => fail(format!("连接超时（{} 秒）", timeout.as_secs()), ms(started)),
-        },
-        _ => match tokio::time::timeout(timeout, tls_days_left(&m.target, s.ca_pem.as_deref())).await {
+        "tcp" => {
+            match tokio::time::timeout(timeout, tokio::net::TcpStream::connect(&m.target)).await {
+                Ok(Ok(_)) => Outcome {
+                    ok: true,
+                    latency_ms: ms(started),
+                    detail: "已连接".into(),
+                },
+                Ok(Err(e)) => fail(format!("连接失败：{e}"), ms(started)),
+                Err(_) => fail(format!("连接超时（{} 秒）", timeout.as_secs()), ms(started)),
+            }
+        }
+        _ => match tokio::time::timeout(timeout, tls_days_left(&m.target, s.ca_pem.as_deref()))
+            .await
+        {
             Ok(Ok(days)) => {
                 let min = s.tls_min_days.unwrap_or(14);
                 Outcome {
@@ -298,7 +303,10 @@ async fn probe_once(m: &MonitorRecord, s: &Settings) -> Outcome {
                 }
             }
             Ok(Err(e)) => fail(format!("TLS：{e}"), ms(started)),
-            Err(_) => fail(format!("TLS 握手超时（{} 秒）", timeout.as_secs()), ms(started)),
+            Err(_) => fail(
+                format!("TLS 握手超时（{} 秒）", timeout.as_secs()),
+                ms(started),
+            ),
         },
     }
 }
@@ -319,7 +327,10 @@ fn error_chain(e: &dyn std::error::Error) -> String {
 async fn tls_days_left(target: &str, ca_pem: Option<&str>) -> Result<i64, String> {
     use der::Decode;
     let (host, _) = target.rsplit_once(':').ok_or("target is not host:port")?;
-    let host = host.trim_start_matches('[').trim_end_matches(']').to_owned();
+    let host = host
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .to_owned();
     let config = rustls::ClientConfig::builder()
         .with_root_certificates(root_store(ca_pem)?)
         .with_no_client_auth();
@@ -533,8 +544,7 @@ async fn start_due(
     let now = state.now();
     for m in state.store.monitors().await? {
         let due = m.enabled
-            && m
-                .last_check_at
+            && m.last_check_at
                 .is_none_or(|t| now >= t + Duration::seconds(m.interval_seconds));
         if !due || !in_flight.lock().expect("not poisoned").insert(m.id.clone()) {
             continue;

@@ -156,7 +156,10 @@ pub async fn add_channel(
                 .provider
                 .import_key(KeyKind::Sm4, &binding(&id), raw.as_ref())
                 .map_err(|e| OpError::invalid("crypto", e.to_string(), e.to_string()))?;
-            (target.to_owned(), Some((hex::encode(raw.as_ref()), wrapped.blob)))
+            (
+                target.to_owned(),
+                Some((hex::encode(&raw[..]), wrapped.blob)),
+            )
         }
         other => {
             return Err(OpError::invalid(
@@ -232,7 +235,10 @@ async fn send_webhook(
     if resp.status().is_success() {
         Ok(())
     } else {
-        Err(format!("the receiver answered HTTP {}", resp.status().as_u16()))
+        Err(format!(
+            "the receiver answered HTTP {}",
+            resp.status().as_u16()
+        ))
     }
 }
 
@@ -314,9 +320,7 @@ pub async fn deliver_due(state: &AppState) -> Result<usize, OpError> {
                     .map(|s| at + Duration::seconds(*s))
                     .filter(|_| !e.starts_with("the channel was removed"));
                 tracing::warn!(delivery = d.id, channel = %d.channel_id, error = %e, "notification not delivered");
-                store
-                    .delivery_attempted(d.id, at, false, &e, retry)
-                    .await?;
+                store.delivery_attempted(d.id, at, false, &e, retry).await?;
             }
         }
     }

@@ -166,7 +166,11 @@ pub async fn monthly(m: &Month<'_>, package_no: i64) -> Result<OpsReport, OpErro
         .notices(contract_id, Some(from), Some(to))
         .await?
         .into_iter()
-        .filter(|n| n.systems.iter().any(|s| p.systems.iter().any(|x| x.as_str() == s)))
+        .filter(|n| {
+            n.systems
+                .iter()
+                .any(|s| p.systems.iter().any(|x| x.as_str() == s))
+        })
         .collect();
     let mut notice_rows = Vec::new();
     for n in &notices {
@@ -214,7 +218,10 @@ pub async fn monthly(m: &Month<'_>, package_no: i64) -> Result<OpsReport, OpErro
         ("SLA 超时".to_owned(), breached.to_string()),
         ("维护通知".to_owned(), notice_rows.len().to_string()),
         ("例外事项".to_owned(), exceptions.len().to_string()),
-        ("监控项".to_owned(), avail.iter().map(|a| a.monitors).sum::<u32>().to_string()),
+        (
+            "监控项".to_owned(),
+            avail.iter().map(|a| a.monitors).sum::<u32>().to_string(),
+        ),
     ];
     Ok(OpsReport {
         contract_name: c.name.clone(),
@@ -328,8 +335,14 @@ pub async fn statement_figures(
     let emergency = notices.iter().filter(|n| n.kind == "紧急变更").count();
     Ok(vec![
         fig("监控可用率", availability),
-        fig("故障（其中宕机）", format!("{}（{}）", incidents.len(), outages)),
+        fig(
+            "故障（其中宕机）",
+            format!("{}（{}）", incidents.len(), outages),
+        ),
         fig("SLA 超时", breached.to_string()),
-        fig("维护通知（其中紧急变更）", format!("{}（{}）", notices.len(), emergency)),
+        fig(
+            "维护通知（其中紧急变更）",
+            format!("{}（{}）", notices.len(), emergency),
+        ),
     ])
 }

@@ -54,10 +54,19 @@ async fn incidents_run_the_packages_sla_clocks() {
     let i: Value = r.json().await.unwrap();
     let id = i["id"].as_str().unwrap().to_owned();
     assert_eq!(i["source"], "hotline");
-    let names: Vec<&str> = i["sla"].as_array().unwrap().iter().map(|c| c["clock"].as_str().unwrap()).collect();
+    let names: Vec<&str> = i["sla"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["clock"].as_str().unwrap())
+        .collect();
     assert_eq!(names, ["respond", "restore"]);
     assert_eq!(clock(&i, "respond")["limit_minutes"], 30);
-    assert_eq!(clock(&i, "respond")["breached"], true, "50 minutes without a response");
+    assert_eq!(
+        clock(&i, "respond")["breached"],
+        true,
+        "50 minutes without a response"
+    );
     assert_eq!(clock(&i, "restore")["limit_minutes"], 240);
     assert_eq!(clock(&i, "restore")["state"], "running");
 
@@ -67,31 +76,76 @@ async fn incidents_run_the_packages_sla_clocks() {
     assert_eq!(r.status(), StatusCode::CREATED);
     let i: Value = r.json().await.unwrap();
     let respond = clock(&i, "respond");
-    assert_eq!((respond["elapsed_seconds"].as_i64(), respond["breached"].as_bool()), (Some(1800), Some(false)));
+    assert_eq!(
+        (
+            respond["elapsed_seconds"].as_i64(),
+            respond["breached"].as_bool()
+        ),
+        (Some(1800), Some(false))
+    );
     assert_eq!(respond["elapsed_minutes"], 30.0);
     assert_eq!(respond["state"], "met");
     let ev = &i["events"][0];
     assert_eq!(ev["at"], t(opened + Duration::minutes(30)));
-    assert_ne!(ev["at"], ev["recorded_at"], "the entered time and the recorded time are both kept");
+    assert_ne!(
+        ev["at"], ev["recorded_at"],
+        "the entered time and the recorded time are both kept"
+    );
 
     // Bad input changes nothing.
     let before = app.state().await;
     for (role, body, status, code) in [
-        ("operator", json!({"kind": "responded"}), 409, "duplicate_event"),
+        (
+            "operator",
+            json!({"kind": "responded"}),
+            409,
+            "duplicate_event",
+        ),
         ("operator", json!({"kind": "fixed"}), 400, "invalid_event"),
-        ("operator", json!({"kind": "located", "at": t(opened - Duration::minutes(1))}), 400, "time_before_opened"),
-        ("operator", json!({"kind": "located", "at": "yesterday"}), 400, "invalid_time"),
+        (
+            "operator",
+            json!({"kind": "located", "at": t(opened - Duration::minutes(1))}),
+            400,
+            "time_before_opened",
+        ),
+        (
+            "operator",
+            json!({"kind": "located", "at": "yesterday"}),
+            400,
+            "invalid_time",
+        ),
         ("purchaser", json!({"kind": "restored"}), 403, "forbidden"),
         ("auditor", json!({"kind": "restored"}), 403, "forbidden"),
-        ("operator", json!({"kind": "closed"}), 400, "outage_report_required"),
+        (
+            "operator",
+            json!({"kind": "closed"}),
+            400,
+            "outage_report_required",
+        ),
     ] {
-        let r = post(&app, role, &format!("/api/v1/incidents/{id}/events"), body.clone()).await;
+        let r = post(
+            &app,
+            role,
+            &format!("/api/v1/incidents/{id}/events"),
+            body.clone(),
+        )
+        .await;
         let (s, c, _) = error_code(r).await;
         assert_eq!((s.as_u16(), c.as_str()), (status, code), "{role} {body}");
     }
-    let r = post(&app, "operator", "/api/v1/incidents/INC-999999/events", json!({"kind": "responded"})).await;
+    let r = post(
+        &app,
+        "operator",
+        "/api/v1/incidents/INC-999999/events",
+        json!({"kind": "responded"}),
+    )
+    .await;
     assert_eq!(r.status(), StatusCode::NOT_FOUND);
-    let r = app.as_role(Method::GET, "/api/v1/incidents/INC-999999", "auditor").send().await.unwrap();
+    let r = app
+        .as_role(Method::GET, "/api/v1/incidents/INC-999999", "auditor")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), StatusCode::NOT_FOUND);
     for body in [
         json!({"package": 9, "system": "jypt", "severity": "outage"}),
@@ -105,7 +159,13 @@ async fn incidents_run_the_packages_sla_clocks() {
     assert_eq!(app.state().await, before);
 
     // Restored after 4 h 0 min 1 s is a breach; closing an outage writes its report.
-    let r = post(&app, "operator", &format!("/api/v1/incidents/{id}/events"), json!({"kind": "restored"})).await;
+    let r = post(
+        &app,
+        "operator",
+        &format!("/api/v1/incidents/{id}/events"),
+        json!({"kind": "restored"}),
+    )
+    .await;
     assert_eq!(r.status(), StatusCode::CREATED);
     let r = post(&app, "operator", &format!("/api/v1/incidents/{id}/events"),
         json!({"kind": "closed", "cause": "负载均衡配置错误", "impact": "交易平台 50 分钟不可访问", "actions": "回滚配置并增加巡检"})).await;
@@ -114,11 +174,21 @@ async fn incidents_run_the_packages_sla_clocks() {
     assert_eq!(i["status"], "closed");
     assert_eq!(i["cause"], "负载均衡配置错误");
     let report = i["report_url"].as_str().unwrap();
-    let pdf = app.as_role(Method::GET, report, "purchaser").send().await.unwrap();
+    let pdf = app
+        .as_role(Method::GET, report, "purchaser")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(pdf.status(), StatusCode::OK);
     assert_eq!(pdf.headers()["content-type"], "application/pdf");
     assert!(pdf.bytes().await.unwrap().starts_with(b"%PDF"));
-    let r = post(&app, "operator", &format!("/api/v1/incidents/{id}/events"), json!({"kind": "located"})).await;
+    let r = post(
+        &app,
+        "operator",
+        &format!("/api/v1/incidents/{id}/events"),
+        json!({"kind": "located"}),
+    )
+    .await;
     assert_eq!(error_code(r).await.1, "incident_closed");
 
     // Package 3: the on-site clock waits for the purchaser's request.
@@ -126,16 +196,35 @@ async fn incidents_run_the_packages_sla_clocks() {
         json!({"package": 3, "system": "zjk", "severity": "fault", "opened_at": t(now - Duration::minutes(10))})).await;
     let i: Value = r.json().await.unwrap();
     assert_eq!(i["source"], "purchaser");
-    let names: Vec<&str> = i["sla"].as_array().unwrap().iter().map(|c| c["clock"].as_str().unwrap()).collect();
+    let names: Vec<&str> = i["sla"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["clock"].as_str().unwrap())
+        .collect();
     assert_eq!(names, ["respond", "locate", "onsite"]);
-    assert_eq!(clock(&i, "respond")["breached"], true, "10 minutes against 5");
+    assert_eq!(
+        clock(&i, "respond")["breached"],
+        true,
+        "10 minutes against 5"
+    );
     assert_eq!(clock(&i, "onsite")["state"], "not_started");
     let id3 = i["id"].as_str().unwrap();
-    let r = post(&app, "purchaser", &format!("/api/v1/incidents/{id3}/events"),
-        json!({"kind": "onsite_requested", "at": t(now - Duration::minutes(61))})).await;
+    let r = post(
+        &app,
+        "purchaser",
+        &format!("/api/v1/incidents/{id3}/events"),
+        json!({"kind": "onsite_requested", "at": t(now - Duration::minutes(61))}),
+    )
+    .await;
     assert_eq!(error_code(r).await.1, "time_before_opened");
-    let r = post(&app, "purchaser", &format!("/api/v1/incidents/{id3}/events"),
-        json!({"kind": "onsite_requested", "at": t(now - Duration::minutes(2))})).await;
+    let r = post(
+        &app,
+        "purchaser",
+        &format!("/api/v1/incidents/{id3}/events"),
+        json!({"kind": "onsite_requested", "at": t(now - Duration::minutes(2))}),
+    )
+    .await;
     let i: Value = r.json().await.unwrap();
     assert_eq!(clock(&i, "onsite")["state"], "running");
     assert!(clock(&i, "onsite")["remaining_seconds"].as_i64().unwrap() > 57 * 60);
@@ -155,12 +244,25 @@ async fn notices_need_a_day_unless_emergency() {
     // The bundled key periods were added with the contract; they are data, removed here so
     // that the test does not depend on today's date.
     let all = get(&app, "auditor", "/api/v1/key-periods").await;
-    let names: Vec<&str> = all.as_array().unwrap().iter().map(|k| k["name"].as_str().unwrap()).collect();
+    let names: Vec<&str> = all
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["name"].as_str().unwrap())
+        .collect();
     for want in ["春节", "两会", "五一", "十一"] {
         assert!(names.contains(&want), "{names:?}");
     }
     for k in all.as_array().unwrap() {
-        let r = app.as_role(Method::DELETE, &format!("/api/v1/key-periods/{}", k["id"]), "admin").send().await.unwrap();
+        let r = app
+            .as_role(
+                Method::DELETE,
+                &format!("/api/v1/key-periods/{}", k["id"]),
+                "admin",
+            )
+            .send()
+            .await
+            .unwrap();
         assert_eq!(r.status(), StatusCode::NO_CONTENT);
     }
     let body = |start: DateTime<Utc>, emergency: bool| {
@@ -170,22 +272,52 @@ async fn notices_need_a_day_unless_emergency() {
     };
     // 23 hours ahead: refused.
     let before = app.state().await;
-    let r = post(&app, "operator", "/api/v1/notices", body(now + Duration::hours(23), false)).await;
+    let r = post(
+        &app,
+        "operator",
+        "/api/v1/notices",
+        body(now + Duration::hours(23), false),
+    )
+    .await;
     let (s, code, _) = error_code(r).await;
-    assert_eq!((s, code.as_str()), (StatusCode::UNPROCESSABLE_ENTITY, "notice_too_late"));
+    assert_eq!(
+        (s, code.as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, "notice_too_late")
+    );
     // Emergency without a reason: refused.
-    let r = post(&app, "operator", "/api/v1/notices", body(now + Duration::hours(23), true)).await;
+    let r = post(
+        &app,
+        "operator",
+        "/api/v1/notices",
+        body(now + Duration::hours(23), true),
+    )
+    .await;
     assert_eq!(error_code(r).await.1, "reason_required");
     // The purchaser does not publish notices.
-    let r = post(&app, "purchaser", "/api/v1/notices", body(now + Duration::hours(25), false)).await;
+    let r = post(
+        &app,
+        "purchaser",
+        "/api/v1/notices",
+        body(now + Duration::hours(25), false),
+    )
+    .await;
     assert_eq!(r.status(), StatusCode::FORBIDDEN);
     assert_eq!(app.state().await, before);
 
     // 25 hours ahead: published.
-    let r = post(&app, "operator", "/api/v1/notices", body(now + Duration::hours(25), false)).await;
+    let r = post(
+        &app,
+        "operator",
+        "/api/v1/notices",
+        body(now + Duration::hours(25), false),
+    )
+    .await;
     assert_eq!(r.status(), StatusCode::CREATED);
     let n: Value = r.json().await.unwrap();
-    assert_eq!((n["late"].as_bool(), n["emergency"].as_bool()), (Some(false), Some(false)));
+    assert_eq!(
+        (n["late"].as_bool(), n["emergency"].as_bool()),
+        (Some(false), Some(false))
+    );
 
     // 23 hours ahead as an emergency with a reason: published, an exception in the report.
     let mut b = body(now + Duration::hours(23), true);
@@ -198,18 +330,41 @@ async fn notices_need_a_day_unless_emergency() {
         .from_utc_datetime(&(now + Duration::hours(23)).naive_utc())
         .format("%Y-%m")
         .to_string();
-    let report = get(&app, "purchaser", &format!("/api/v1/ops/report?month={month}&package=1")).await;
+    let report = get(
+        &app,
+        "purchaser",
+        &format!("/api/v1/ops/report?month={month}&package=1"),
+    )
+    .await;
     let exceptions = report["exceptions"].as_array().unwrap();
     assert_eq!(exceptions.len(), 1, "{report}");
     assert_eq!(exceptions[0]["kind"], "紧急变更");
     assert_eq!(exceptions[0]["reason"], "厂商紧急安全补丁");
-    let kinds: Vec<&str> = report["notices"].as_array().unwrap().iter().map(|n| n["kind"].as_str().unwrap()).collect();
+    let kinds: Vec<&str> = report["notices"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n["kind"].as_str().unwrap())
+        .collect();
     assert!(kinds.contains(&"紧急变更"), "{kinds:?}");
     // Other packages' systems are not in package 4's report.
-    let p4 = get(&app, "purchaser", &format!("/api/v1/ops/report?month={month}&package=4")).await;
+    let p4 = get(
+        &app,
+        "purchaser",
+        &format!("/api/v1/ops/report?month={month}&package=4"),
+    )
+    .await;
     assert!(p4["notices"].as_array().unwrap().is_empty());
     for format in ["xlsx", "pdf"] {
-        let r = app.as_role(Method::GET, &format!("/api/v1/ops/report?month={month}&package=1&format={format}"), "auditor").send().await.unwrap();
+        let r = app
+            .as_role(
+                Method::GET,
+                &format!("/api/v1/ops/report?month={month}&package=1&format={format}"),
+                "auditor",
+            )
+            .send()
+            .await
+            .unwrap();
         assert_eq!(r.status(), StatusCode::OK, "{format}");
         assert!(r.bytes().await.unwrap().len() > 1000);
     }
@@ -220,25 +375,62 @@ async fn notices_need_a_day_unless_emergency() {
                "last_day": (now + Duration::days(12)).date_naive().to_string()})).await;
     assert_eq!(kp.status(), StatusCode::CREATED);
     let kp: Value = kp.json().await.unwrap();
-    let r = post(&app, "operator", "/api/v1/notices", body(now + Duration::days(11), false)).await;
+    let r = post(
+        &app,
+        "operator",
+        "/api/v1/notices",
+        body(now + Duration::days(11), false),
+    )
+    .await;
     let (s, code, _) = error_code(r).await;
-    assert_eq!((s, code.as_str()), (StatusCode::UNPROCESSABLE_ENTITY, "key_period"));
+    assert_eq!(
+        (s, code.as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, "key_period")
+    );
     let mut b = body(now + Duration::days(11), false);
     b["override_reason"] = json!("等保测评整改必须在高峰前完成");
     let r = post(&app, "operator", "/api/v1/notices", b).await;
     assert_eq!(r.status(), StatusCode::CREATED);
     let n: Value = r.json().await.unwrap();
     assert_eq!(n["key_periods"], json!(["年度业务高峰"]));
-    let r = app.as_role(Method::DELETE, &format!("/api/v1/key-periods/{}", kp["id"]), "purchaser").send().await.unwrap();
+    let r = app
+        .as_role(
+            Method::DELETE,
+            &format!("/api/v1/key-periods/{}", kp["id"]),
+            "purchaser",
+        )
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), StatusCode::NO_CONTENT);
-    let r = app.as_role(Method::DELETE, &format!("/api/v1/key-periods/{}", kp["id"]), "purchaser").send().await.unwrap();
+    let r = app
+        .as_role(
+            Method::DELETE,
+            &format!("/api/v1/key-periods/{}", kp["id"]),
+            "purchaser",
+        )
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), StatusCode::NOT_FOUND);
 
     // Cancelling.
     let id = n["id"].as_str().unwrap();
-    let r = post(&app, "operator", &format!("/api/v1/notices/{id}/cancel"), json!({})).await;
+    let r = post(
+        &app,
+        "operator",
+        &format!("/api/v1/notices/{id}/cancel"),
+        json!({}),
+    )
+    .await;
     assert_eq!(r.status(), StatusCode::OK);
-    let r = post(&app, "operator", &format!("/api/v1/notices/{id}/cancel"), json!({})).await;
+    let r = post(
+        &app,
+        "operator",
+        &format!("/api/v1/notices/{id}/cancel"),
+        json!({}),
+    )
+    .await;
     assert_eq!(error_code(r).await.1, "already_cancelled");
 }
 
@@ -255,7 +447,12 @@ async fn webhook_receiver() -> (String, Received) {
         axum::routing::post(move |h: HeaderMap, body: String| {
             let g = g.clone();
             async move {
-                let hv = |k: &str| h.get(k).and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
+                let hv = |k: &str| {
+                    h.get(k)
+                        .and_then(|v| v.to_str().ok())
+                        .unwrap_or("")
+                        .to_owned()
+                };
                 g.0.lock().unwrap().push((
                     hv("x-govcloud-event"),
                     hv("x-govcloud-timestamp"),
@@ -274,7 +471,8 @@ async fn webhook_receiver() -> (String, Received) {
 
 /// The watched "business system": serves until its task is aborted.
 async fn business_system(listener: tokio::net::TcpListener) -> tokio::task::JoinHandle<()> {
-    let router = axum::Router::new().route("/health", axum::routing::get(|| async { "交易平台 ok" }));
+    let router =
+        axum::Router::new().route("/health", axum::routing::get(|| async { "交易平台 ok" }));
     tokio::spawn(async move { axum::serve(listener, router).await.unwrap() })
 }
 
@@ -298,16 +496,32 @@ impl Smtp {
             eprintln!("SMTP part skipped: set GOVCLOUD_TEST_SMTP_PYTHON to a Python with aiosmtpd");
             return None;
         };
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
         let maildir = tempfile::tempdir().unwrap();
         let child = std::process::Command::new(python)
-            .args(["-m", "aiosmtpd", "-n", "-l", &format!("127.0.0.1:{port}"), "-c", "aiosmtpd.handlers.Mailbox"])
+            .args([
+                "-m",
+                "aiosmtpd",
+                "-n",
+                "-l",
+                &format!("127.0.0.1:{port}"),
+                "-c",
+                "aiosmtpd.handlers.Mailbox",
+            ])
             .arg(maildir.path().join("mail"))
             .spawn()
             .expect("aiosmtpd starts");
         for _ in 0..100 {
             if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                return Some(Smtp { child, maildir, port });
+                return Some(Smtp {
+                    child,
+                    maildir,
+                    port,
+                });
             }
             std::thread::sleep(StdDuration::from_millis(100));
         }
@@ -317,8 +531,11 @@ impl Smtp {
     /// The messages received so far (raw RFC 5322 text).
     fn messages(&self) -> Vec<String> {
         let dir = self.maildir.path().join("mail").join("new");
-        let Ok(rd) = std::fs::read_dir(dir) else { return vec![] };
-        rd.map(|e| std::fs::read_to_string(e.unwrap().path()).unwrap()).collect()
+        let Ok(rd) = std::fs::read_dir(dir) else {
+            return vec![];
+        };
+        rd.map(|e| std::fs::read_to_string(e.unwrap().path()).unwrap())
+            .collect()
     }
 }
 
@@ -336,25 +553,48 @@ async fn wait_for<T>(what: &str, secs: u64, mut f: impl AsyncFnMut() -> Option<T
 async fn a_monitor_that_goes_down_opens_an_incident_and_notifies_once() {
     let smtp = Smtp::start();
     let settings = govcloud::notify::Settings {
-        smtp_url: smtp.as_ref().map(|s| format!("smtp://127.0.0.1:{}", s.port)),
+        smtp_url: smtp
+            .as_ref()
+            .map(|s| format!("smtp://127.0.0.1:{}", s.port)),
         from: "govcloud@example.com".into(),
     };
     let app = spawn_app_with_scheduler(settings).await;
     let (hook_url, hooks) = webhook_receiver().await;
 
     // Channels: one webhook (its secret shown once) and, with SMTP, one mailbox.
-    let r = post(&app, "operator", "/api/v1/channels", json!({"kind": "webhook", "target": hook_url})).await;
+    let r = post(
+        &app,
+        "operator",
+        "/api/v1/channels",
+        json!({"kind": "webhook", "target": hook_url}),
+    )
+    .await;
     assert_eq!(r.status(), StatusCode::CREATED);
     let ch: Value = r.json().await.unwrap();
     let secret = hex::decode(ch["secret"].as_str().unwrap()).unwrap();
     assert_eq!(secret.len(), 16);
     let listed = get(&app, "operator", "/api/v1/channels").await;
-    assert!(!listed.to_string().contains(ch["secret"].as_str().unwrap()), "the secret is shown once");
+    assert!(
+        !listed.to_string().contains(ch["secret"].as_str().unwrap()),
+        "the secret is shown once"
+    );
     if smtp.is_some() {
-        let r = post(&app, "operator", "/api/v1/channels", json!({"kind": "email", "target": "ops@example.com"})).await;
+        let r = post(
+            &app,
+            "operator",
+            "/api/v1/channels",
+            json!({"kind": "email", "target": "ops@example.com"}),
+        )
+        .await;
         assert_eq!(r.status(), StatusCode::CREATED);
     }
-    let r = post(&app, "operator", "/api/v1/channels", json!({"kind": "email", "target": "not an address"})).await;
+    let r = post(
+        &app,
+        "operator",
+        "/api/v1/channels",
+        json!({"kind": "email", "target": "not an address"}),
+    )
+    .await;
     assert_eq!(error_code(r).await.1, "invalid_address");
 
     // The watched system and its monitor (every 2 s).
@@ -362,10 +602,16 @@ async fn a_monitor_that_goes_down_opens_an_incident_and_notifies_once() {
     let addr = listener.local_addr().unwrap();
     let server = business_system(listener).await;
     let interval = 2;
-    let r = post(&app, "operator", "/api/v1/monitors", json!({
+    let r = post(
+        &app,
+        "operator",
+        "/api/v1/monitors",
+        json!({
         "kind": "http", "target": format!("http://{addr}/health"), "package": 1, "system": "jypt",
         "name": "交易平台首页", "interval_seconds": interval, "timeout_seconds": 1, "retries": 0,
-        "body_match": "ok"})).await;
+        "body_match": "ok"}),
+    )
+    .await;
     assert_eq!(r.status(), StatusCode::CREATED);
     let m: Value = r.json().await.unwrap();
     let mid = m["id"].as_str().unwrap().to_owned();
@@ -395,11 +641,17 @@ async fn a_monitor_that_goes_down_opens_an_incident_and_notifies_once() {
     let id = incident["id"].as_str().unwrap().to_owned();
 
     // One webhook, signed; one e-mail.
-    let hook = wait_for("the webhook", 30, async || hooks.0.lock().unwrap().first().cloned()).await;
+    let hook = wait_for("the webhook", 30, async || {
+        hooks.0.lock().unwrap().first().cloned()
+    })
+    .await;
     assert_eq!(hook.0, format!("incident:{id}:opened"));
     let mut mac = hmac::Hmac::<sm3::Sm3>::new_from_slice(&secret).unwrap();
     mac.update(format!("{}.{}", hook.1, hook.3).as_bytes());
-    assert_eq!(hook.2, format!("hmac-sm3={}", hex::encode(mac.finalize().into_bytes())));
+    assert_eq!(
+        hook.2,
+        format!("hmac-sm3={}", hex::encode(mac.finalize().into_bytes()))
+    );
     let body: Value = serde_json::from_str(&hook.3).unwrap();
     assert_eq!(body["data"]["incident"], id.as_str());
     if let Some(smtp) = &smtp {
@@ -410,10 +662,28 @@ async fn a_monitor_that_goes_down_opens_an_incident_and_notifies_once() {
     // Still down over further checks: nothing more is opened or sent.
     tokio::time::sleep(StdDuration::from_secs(2 * interval as u64 + 1)).await;
     let checks = get(&app, "auditor", &format!("/api/v1/monitors/{mid}")).await;
-    let failed = checks["checks"].as_array().unwrap().iter().filter(|c| c["ok"] == false).count();
+    let failed = checks["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["ok"] == false)
+        .count();
     assert!(failed >= 2, "the monitor kept checking: {checks}");
-    assert_eq!(get(&app, "auditor", "/api/v1/incidents").await.as_array().unwrap().len(), 1);
-    let incident_hooks = |h: &Received| h.0.lock().unwrap().iter().filter(|x| x.0.starts_with("incident:")).count();
+    assert_eq!(
+        get(&app, "auditor", "/api/v1/incidents")
+            .await
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+    let incident_hooks = |h: &Received| {
+        h.0.lock()
+            .unwrap()
+            .iter()
+            .filter(|x| x.0.starts_with("incident:"))
+            .count()
+    };
     assert_eq!(incident_hooks(&hooks), 1);
     if let Some(smtp) = &smtp {
         assert_eq!(smtp.messages().len(), 1);
@@ -424,7 +694,12 @@ async fn a_monitor_that_goes_down_opens_an_incident_and_notifies_once() {
     let server = business_system(listener).await;
     wait_for("the restored event", 30, async || {
         let i = get(&app, "auditor", &format!("/api/v1/incidents/{id}")).await;
-        i["events"].as_array().unwrap().iter().any(|e| e["kind"] == "restored").then_some(())
+        i["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["kind"] == "restored")
+            .then_some(())
     })
     .await;
     let r = post(&app, "operator", &format!("/api/v1/incidents/{id}/events"),
@@ -433,10 +708,16 @@ async fn a_monitor_that_goes_down_opens_an_incident_and_notifies_once() {
 
     // An emergency notice covers the system now: going down again is planned.
     let now = Utc::now();
-    let r = post(&app, "operator", "/api/v1/notices", json!({
+    let r = post(
+        &app,
+        "operator",
+        "/api/v1/notices",
+        json!({
         "title": "交易平台紧急重启", "systems": ["jypt"], "start": t(now),
         "end": t(now + Duration::hours(1)), "emergency": true, "reason": "内存泄漏",
-        "override_reason": "如遇重点时期：故障处置不能推迟"})).await;
+        "override_reason": "如遇重点时期：故障处置不能推迟"}),
+    )
+    .await;
     assert_eq!(r.status(), StatusCode::CREATED);
     server.abort();
     let _ = server.await;
@@ -447,19 +728,53 @@ async fn a_monitor_that_goes_down_opens_an_incident_and_notifies_once() {
     .await;
     tokio::time::sleep(StdDuration::from_secs(2 * interval as u64 + 1)).await;
     let all = get(&app, "auditor", "/api/v1/incidents").await;
-    assert_eq!(all.as_array().unwrap().len(), 1, "no incident during the notice: {all}");
+    assert_eq!(
+        all.as_array().unwrap().len(),
+        1,
+        "no incident during the notice: {all}"
+    );
     // Deliveries: the incident's opening and closing, the notice; nothing else.
     wait_for("the notice's webhook", 30, async || {
-        hooks.0.lock().unwrap().iter().any(|x| x.0.starts_with("notice:")).then_some(())
+        hooks
+            .0
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|x| x.0.starts_with("notice:"))
+            .then_some(())
     })
     .await;
-    let events: Vec<String> = hooks.0.lock().unwrap().iter().map(|x| x.0.clone()).collect();
-    assert_eq!(events.iter().filter(|e| e.ends_with(":opened")).count(), 1, "{events:?}");
+    let events: Vec<String> = hooks
+        .0
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|x| x.0.clone())
+        .collect();
+    assert_eq!(
+        events.iter().filter(|e| e.ends_with(":opened")).count(),
+        1,
+        "{events:?}"
+    );
     let log = get(&app, "operator", "/api/v1/deliveries").await;
-    assert!(log.as_array().unwrap().iter().all(|d| d["status"] != "failed"), "{log}");
+    assert!(
+        log.as_array()
+            .unwrap()
+            .iter()
+            .all(|d| d["status"] != "failed"),
+        "{log}"
+    );
     // The monthly report shows the planned downtime apart and the incident.
-    let month = chrono_tz::Asia::Shanghai.from_utc_datetime(&now.naive_utc()).format("%Y-%m").to_string();
-    let report = get(&app, "purchaser", &format!("/api/v1/ops/report?month={month}&package=1")).await;
+    let month = chrono_tz::Asia::Shanghai
+        .from_utc_datetime(&now.naive_utc())
+        .format("%Y-%m")
+        .to_string();
+    let report = get(
+        &app,
+        "purchaser",
+        &format!("/api/v1/ops/report?month={month}&package=1"),
+    )
+    .await;
     assert_eq!(report["incidents"].as_array().unwrap().len(), 1, "{report}");
     assert_eq!(report["availability"][0]["monitors"], 1);
 }

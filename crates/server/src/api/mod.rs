@@ -164,10 +164,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
             operations::add_key_period
         ))
         .routes(routes!(operations::remove_key_period))
-        .routes(routes!(
-            operations::list_channels,
-            operations::add_channel
-        ))
+        .routes(routes!(operations::list_channels, operations::add_channel))
         .routes(routes!(operations::remove_channel))
         .routes(routes!(operations::list_deliveries))
         .routes(routes!(operations::status))

@@ -43,7 +43,9 @@ impl Allowed for Reporters {
     const ROLES: &'static [Role] = &[Role::Purchaser, Role::Operator, Role::Admin];
 }
 
-async fn contract(state: &AppState) -> ApiResult<(govcloud_store::StoredContract, std::sync::Arc<Contract>)> {
+async fn contract(
+    state: &AppState,
+) -> ApiResult<(govcloud_store::StoredContract, std::sync::Arc<Contract>)> {
     state.contract().await?.ok_or_else(no_contract)
 }
 
@@ -96,7 +98,9 @@ pub fn monitor_dto(c: Option<&Contract>, m: &MonitorRecord) -> MonitorDto {
         target: m.target.clone(),
         package: m.package_no,
         system: m.system.clone(),
-        system_name: c.map_or(m.system.as_str(), |c| inc::system_name(c, &m.system)).to_owned(),
+        system_name: c
+            .map_or(m.system.as_str(), |c| inc::system_name(c, &m.system))
+            .to_owned(),
         severity: m.severity.clone(),
         interval_seconds: m.interval_seconds,
         timeout_seconds: m.timeout_seconds,
@@ -155,7 +159,11 @@ pub async fn list_monitors(
 ) -> ApiResult<Json<Vec<MonitorDto>>> {
     let c = state.contract().await?;
     let ms = state.store.monitors().await?;
-    Ok(Json(ms.iter().map(|m| monitor_dto(c.as_ref().map(|x| x.1.as_ref()), m)).collect()))
+    Ok(Json(
+        ms.iter()
+            .map(|m| monitor_dto(c.as_ref().map(|x| x.1.as_ref()), m))
+            .collect(),
+    ))
 }
 
 /// Add a monitor; the scheduler runs it from now on, 7×24.
@@ -253,10 +261,18 @@ pub async fn switch_monitor(
     ApiJson(req): ApiJson<MonitorSwitch>,
 ) -> ApiResult<Json<MonitorDto>> {
     let cx = state.ctx(caller.user.name.as_str());
-    let action = if req.enabled { "monitor.enable" } else { "monitor.disable" };
+    let action = if req.enabled {
+        "monitor.enable"
+    } else {
+        "monitor.disable"
+    };
     let m = state
         .store
-        .set_monitor_enabled(&id, req.enabled, cx.event(action, &id, serde_json::json!({})))
+        .set_monitor_enabled(
+            &id,
+            req.enabled,
+            cx.event(action, &id, serde_json::json!({})),
+        )
         .await?
         .ok_or_else(|| ApiError::not_found("监控项", "monitor"))?;
     let c = state.contract().await?;
@@ -368,7 +384,12 @@ pub fn incident_dto(c: &Contract, i: &IncidentRecord, now: DateTime<Utc>) -> Inc
         opened_at: utc(i.opened_at),
         recorded_at: utc(i.recorded_at),
         opened_by: i.opened_by.clone(),
-        status: if i.closed_at.is_some() { "closed" } else { "open" }.to_owned(),
+        status: if i.closed_at.is_some() {
+            "closed"
+        } else {
+            "open"
+        }
+        .to_owned(),
         closed_at: i.closed_at.map(utc),
         cause: i.cause.clone(),
         impact: i.impact.clone(),
@@ -432,7 +453,9 @@ pub async fn list_incidents(
         )
         .await?;
     let now = state.now();
-    Ok(Json(list.iter().map(|i| incident_dto(&c, i, now)).collect()))
+    Ok(Json(
+        list.iter().map(|i| incident_dto(&c, i, now)).collect(),
+    ))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -461,7 +484,11 @@ pub async fn open_incident(
 ) -> ApiResult<(StatusCode, Json<IncidentDto>)> {
     let opened_at = parse_time("opened_at", req.opened_at.as_deref())?;
     let (stored, c) = contract(&state).await?;
-    let default_source = if caller.user.role == Role::Purchaser { "purchaser" } else { "hotline" };
+    let default_source = if caller.user.role == Role::Purchaser {
+        "purchaser"
+    } else {
+        "hotline"
+    };
     let i = inc::open(
         state.ctx(caller.user.name.as_str()),
         &stored.id,
@@ -585,7 +612,11 @@ pub fn notice_dto(c: &Contract, n: &NoticeRecord) -> NoticeDto {
         id: n.id.clone(),
         title: n.title.clone(),
         systems: n.systems.clone(),
-        system_names: n.systems.iter().map(|s| inc::system_name(c, s).to_owned()).collect(),
+        system_names: n
+            .systems
+            .iter()
+            .map(|s| inc::system_name(c, s).to_owned())
+            .collect(),
         start: utc(n.start_at),
         end: utc(n.end_at),
         impact: n.impact.clone(),
@@ -746,7 +777,8 @@ pub async fn add_key_period(
 ) -> ApiResult<(StatusCode, Json<KeyPeriodDto>)> {
     let first = parse_date("first_day", &req.first_day)?;
     let last = parse_date("last_day", &req.last_day)?;
-    let k = inc::add_key_period(state.ctx(caller.user.name.as_str()), &req.name, first, last).await?;
+    let k =
+        inc::add_key_period(state.ctx(caller.user.name.as_str()), &req.name, first, last).await?;
     Ok((StatusCode::CREATED, Json(key_period_dto(&k))))
 }
 
@@ -761,7 +793,10 @@ pub async fn remove_key_period(
     let cx = state.ctx(caller.user.name.as_str());
     let removed = state
         .store
-        .remove_key_period(id, cx.event("key_period.remove", &id.to_string(), serde_json::json!({})))
+        .remove_key_period(
+            id,
+            cx.event("key_period.remove", &id.to_string(), serde_json::json!({})),
+        )
         .await?;
     if removed {
         Ok(StatusCode::NO_CONTENT)
@@ -946,7 +981,11 @@ pub async fn status_dto(state: &AppState) -> ApiResult<StatusDto> {
         .await?;
     let notices = state
         .store
-        .notices(&stored.id, Some(now), Some(now + chrono::Duration::days(3660)))
+        .notices(
+            &stored.id,
+            Some(now),
+            Some(now + chrono::Duration::days(3660)),
+        )
         .await?;
     Ok(StatusDto {
         now: crate::shanghai_time(now),
@@ -1005,7 +1044,10 @@ fn file(bytes: Vec<u8>, ctype: &str, name: String) -> axum::response::Response {
     (
         [
             (header::CONTENT_TYPE, ctype.to_owned()),
-            (header::CONTENT_DISPOSITION, format!("attachment; filename=\"{name}\"")),
+            (
+                header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"{name}\""),
+            ),
         ],
         bytes,
     )

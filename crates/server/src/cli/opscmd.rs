@@ -7,7 +7,9 @@ use chrono::{DateTime, NaiveDateTime, TimeZone, Utc};
 use clap::Subcommand;
 use std::path::PathBuf;
 
-use super::{done, loaded_contract, now_ctx, op_err, open_store, print_json, print_table, Cli, Format};
+use super::{
+    done, loaded_contract, now_ctx, op_err, open_store, print_json, print_table, Cli, Format,
+};
 use crate::api::operations as dto;
 use crate::incidents as inc;
 
@@ -136,7 +138,9 @@ pub enum NoticeCmd {
         #[arg(long)]
         override_reason: Option<String>,
     },
-    Cancel { id: String },
+    Cancel {
+        id: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -152,7 +156,9 @@ pub enum KeyPeriodCmd {
         #[arg(long)]
         last: chrono::NaiveDate,
     },
-    Remove { id: i64 },
+    Remove {
+        id: i64,
+    },
 }
 
 #[derive(Subcommand)]
@@ -166,7 +172,9 @@ pub enum ChannelCmd {
         #[arg(long)]
         target: String,
     },
-    Remove { id: String },
+    Remove {
+        id: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -258,12 +266,29 @@ pub async fn monitor_cmd(cli: &Cli, cmd: &MonitorCmd, fmt: Format) -> Result<()>
                         m.target.clone(),
                         format!("第{}包 {}", m.package, m.system_name),
                         format!("{}秒", m.interval_seconds),
-                        if m.enabled { state_zh(&m.state) } else { "已停用" }.to_owned(),
+                        if m.enabled {
+                            state_zh(&m.state)
+                        } else {
+                            "已停用"
+                        }
+                        .to_owned(),
                         m.last_detail.clone(),
                     ]
                 })
                 .collect();
-            print_table(&["编号", "名称", "类型", "目标", "系统", "间隔", "状态", "最近结果"], &rows);
+            print_table(
+                &[
+                    "编号",
+                    "名称",
+                    "类型",
+                    "目标",
+                    "系统",
+                    "间隔",
+                    "状态",
+                    "最近结果",
+                ],
+                &rows,
+            );
         }
         MonitorCmd::Add {
             kind,
@@ -283,9 +308,7 @@ pub async fn monitor_cmd(cli: &Cli, cmd: &MonitorCmd, fmt: Format) -> Result<()>
         } => {
             let ca_pem = ca
                 .as_ref()
-                .map(|p| {
-                    std::fs::read_to_string(p).map_err(|e| anyhow!("{}: {e}", p.display()))
-                })
+                .map(|p| std::fs::read_to_string(p).map_err(|e| anyhow!("{}: {e}", p.display())))
                 .transpose()?;
             let m = crate::monitors::add(
                 cx,
@@ -315,7 +338,10 @@ pub async fn monitor_cmd(cli: &Cli, cmd: &MonitorCmd, fmt: Format) -> Result<()>
             done(
                 fmt,
                 &serde_json::to_value(&d)?,
-                &format!("已添加监控 {}（{}，每 {} 秒）；运行中的服务器将按间隔检测", d.id, d.name, d.interval_seconds),
+                &format!(
+                    "已添加监控 {}（{}，每 {} 秒）；运行中的服务器将按间隔检测",
+                    d.id, d.name, d.interval_seconds
+                ),
             )?;
         }
     }
@@ -368,12 +394,29 @@ pub async fn incident_cmd(cli: &Cli, cmd: &IncidentCmd, fmt: Format) -> Result<(
                         i.severity_zh.clone(),
                         i.title.clone(),
                         time(&Some(i.opened_at.clone())),
-                        if i.status == "open" { "处理中" } else { "已关闭" }.to_owned(),
+                        if i.status == "open" {
+                            "处理中"
+                        } else {
+                            "已关闭"
+                        }
+                        .to_owned(),
                         clocks_text(i),
                     ]
                 })
                 .collect();
-            print_table(&["编号", "包", "系统", "类型", "标题", "发生时间", "状态", "SLA"], &rows);
+            print_table(
+                &[
+                    "编号",
+                    "包",
+                    "系统",
+                    "类型",
+                    "标题",
+                    "发生时间",
+                    "状态",
+                    "SLA",
+                ],
+                &rows,
+            );
         }
         IncidentCmd::Show { id } => {
             let i = store
@@ -384,10 +427,19 @@ pub async fn incident_cmd(cli: &Cli, cmd: &IncidentCmd, fmt: Format) -> Result<(
             if fmt == Format::Json {
                 return print_json(&d);
             }
-            println!("{} {}（第{}包 {}，{}，来源：{}）", d.id, d.title, d.package, d.system_name, d.severity_zh, d.source_zh);
+            println!(
+                "{} {}（第{}包 {}，{}，来源：{}）",
+                d.id, d.title, d.package, d.system_name, d.severity_zh, d.source_zh
+            );
             println!("发生时间：{}", time(&Some(d.opened_at.clone())));
             for e in &d.events {
-                println!("  {}  {}  {} {}", time(&Some(e.at.clone())), e.kind_zh, e.actor, e.note);
+                println!(
+                    "  {}  {}  {} {}",
+                    time(&Some(e.at.clone())),
+                    e.kind_zh,
+                    e.actor,
+                    e.note
+                );
             }
             let rows: Vec<Vec<String>> = d
                 .sla
@@ -404,7 +456,10 @@ pub async fn incident_cmd(cli: &Cli, cmd: &IncidentCmd, fmt: Format) -> Result<(
                 .collect();
             print_table(&["时限", "要求", "已用", "截止", "结果"], &rows);
             if d.status == "closed" && !d.cause.is_empty() {
-                println!("原因：{}\n影响：{}\n处置措施：{}", d.cause, d.impact, d.actions);
+                println!(
+                    "原因：{}\n影响：{}\n处置措施：{}",
+                    d.cause, d.impact, d.actions
+                );
             }
         }
         IncidentCmd::Open {
@@ -433,7 +488,11 @@ pub async fn incident_cmd(cli: &Cli, cmd: &IncidentCmd, fmt: Format) -> Result<(
             .await
             .map_err(op_err)?;
             let d = show(&i);
-            done(fmt, &serde_json::to_value(&d)?, &format!("已登记故障 {}：{}\nSLA：{}", d.id, d.title, clocks_text(&d)))?;
+            done(
+                fmt,
+                &serde_json::to_value(&d)?,
+                &format!("已登记故障 {}：{}\nSLA：{}", d.id, d.title, clocks_text(&d)),
+            )?;
         }
         IncidentCmd::Event {
             id,
@@ -463,7 +522,11 @@ pub async fn incident_cmd(cli: &Cli, cmd: &IncidentCmd, fmt: Format) -> Result<(
             .await
             .map_err(op_err)?;
             let d = show(&i);
-            done(fmt, &serde_json::to_value(&d)?, &format!("已记录 {} 的事件 {kind}\nSLA：{}", d.id, clocks_text(&d)))?;
+            done(
+                fmt,
+                &serde_json::to_value(&d)?,
+                &format!("已记录 {} 的事件 {kind}\nSLA：{}", d.id, clocks_text(&d)),
+            )?;
         }
     }
     Ok(())
@@ -499,7 +562,11 @@ pub async fn notice_cmd(cli: &Cli, cmd: &NoticeCmd, fmt: Format) -> Result<()> {
                         n.id.clone(),
                         n.title.clone(),
                         n.system_names.join("、"),
-                        format!("{} 至 {}", time(&Some(n.start.clone())), time(&Some(n.end.clone()))),
+                        format!(
+                            "{} 至 {}",
+                            time(&Some(n.start.clone())),
+                            time(&Some(n.end.clone()))
+                        ),
                         format!("{}小时", n.lead_hours),
                         match (n.cancelled_at.is_some(), n.late) {
                             (true, _) => "已取消",
@@ -510,7 +577,10 @@ pub async fn notice_cmd(cli: &Cli, cmd: &NoticeCmd, fmt: Format) -> Result<()> {
                     ]
                 })
                 .collect();
-            print_table(&["编号", "标题", "受影响系统", "维护窗口", "提前", "类型"], &rows);
+            print_table(
+                &["编号", "标题", "受影响系统", "维护窗口", "提前", "类型"],
+                &rows,
+            );
         }
         NoticeCmd::Publish {
             title,
@@ -542,12 +612,23 @@ pub async fn notice_cmd(cli: &Cli, cmd: &NoticeCmd, fmt: Format) -> Result<()> {
             .await
             .map_err(op_err)?;
             let d = dto::notice_dto(&c, &n);
-            done(fmt, &serde_json::to_value(&d)?, &format!("已发布维护通知 {}：{}（提前 {} 小时）", d.id, d.title, d.lead_hours))?;
+            done(
+                fmt,
+                &serde_json::to_value(&d)?,
+                &format!(
+                    "已发布维护通知 {}：{}（提前 {} 小时）",
+                    d.id, d.title, d.lead_hours
+                ),
+            )?;
         }
         NoticeCmd::Cancel { id } => {
             let n = inc::cancel_notice(cx, id).await.map_err(op_err)?;
             let d = dto::notice_dto(&c, &n);
-            done(fmt, &serde_json::to_value(&d)?, &format!("已取消维护通知 {}", d.id))?;
+            done(
+                fmt,
+                &serde_json::to_value(&d)?,
+                &format!("已取消维护通知 {}", d.id),
+            )?;
         }
     }
     Ok(())
@@ -569,26 +650,45 @@ pub async fn key_period_cmd(cli: &Cli, cmd: &KeyPeriodCmd, fmt: Format) -> Resul
             }
             let rows: Vec<Vec<String>> = list
                 .iter()
-                .map(|k| vec![k.id.to_string(), k.name.clone(), k.first_day.to_string(), k.last_day.to_string()])
+                .map(|k| {
+                    vec![
+                        k.id.to_string(),
+                        k.name.clone(),
+                        k.first_day.to_string(),
+                        k.last_day.to_string(),
+                    ]
+                })
                 .collect();
             print_table(&["编号", "名称", "开始", "结束"], &rows);
         }
         KeyPeriodCmd::Add { name, first, last } => {
-            let k = inc::add_key_period(cx, name, *first, *last).await.map_err(op_err)?;
+            let k = inc::add_key_period(cx, name, *first, *last)
+                .await
+                .map_err(op_err)?;
             done(
                 fmt,
                 &serde_json::json!({"id": k.id, "name": k.name, "first_day": k.first_day.to_string(), "last_day": k.last_day.to_string()}),
-                &format!("已添加重点时期 {}：{} 至 {}", k.name, k.first_day, k.last_day),
+                &format!(
+                    "已添加重点时期 {}：{} 至 {}",
+                    k.name, k.first_day, k.last_day
+                ),
             )?;
         }
         KeyPeriodCmd::Remove { id } => {
             let removed = store
-                .remove_key_period(*id, cx.event("key_period.remove", &id.to_string(), serde_json::json!({})))
+                .remove_key_period(
+                    *id,
+                    cx.event("key_period.remove", &id.to_string(), serde_json::json!({})),
+                )
                 .await?;
             if !removed {
                 return Err(anyhow!("没有重点时期 {id} / no key period {id}"));
             }
-            done(fmt, &serde_json::json!({"removed": id}), &format!("已删除重点时期 {id}"))?;
+            done(
+                fmt,
+                &serde_json::json!({"removed": id}),
+                &format!("已删除重点时期 {id}"),
+            )?;
         }
     }
     Ok(())
@@ -620,10 +720,17 @@ pub async fn channel_cmd(cli: &Cli, cmd: &ChannelCmd, fmt: Format) -> Result<()>
                 .await
                 .map_err(op_err)?;
             let text = match &secret {
-                Some(s) => format!("已添加通知渠道 {}（{}）\n签名密钥（仅显示一次）：{s}", c.id, c.target),
+                Some(s) => format!(
+                    "已添加通知渠道 {}（{}）\n签名密钥（仅显示一次）：{s}",
+                    c.id, c.target
+                ),
                 None => format!("已添加通知渠道 {}（{}）", c.id, c.target),
             };
-            done(fmt, &serde_json::json!({"id": c.id, "kind": c.kind, "target": c.target, "secret": secret}), &text)?;
+            done(
+                fmt,
+                &serde_json::json!({"id": c.id, "kind": c.kind, "target": c.target, "secret": secret}),
+                &text,
+            )?;
         }
         ChannelCmd::Remove { id } => {
             let removed = store
@@ -632,7 +739,11 @@ pub async fn channel_cmd(cli: &Cli, cmd: &ChannelCmd, fmt: Format) -> Result<()>
             if !removed {
                 return Err(anyhow!("没有通知渠道 {id} / no channel {id}"));
             }
-            done(fmt, &serde_json::json!({"removed": id}), &format!("已删除通知渠道 {id}"))?;
+            done(
+                fmt,
+                &serde_json::json!({"removed": id}),
+                &format!("已删除通知渠道 {id}"),
+            )?;
         }
     }
     Ok(())
@@ -649,7 +760,11 @@ pub async fn ops_report_cmd(cli: &Cli, cmd: &OpsReportCmd, fmt: Format) -> Resul
     let window = dto::month_window(month).map_err(super::api_err)?;
     let packages: Vec<i64> = match package {
         Some(p) => vec![*p],
-        None => c.packages.iter().map(|p| i64::from(p.number.get())).collect(),
+        None => c
+            .packages
+            .iter()
+            .map(|p| i64::from(p.number.get()))
+            .collect(),
     };
     std::fs::create_dir_all(out).map_err(|e| anyhow!("{}: {e}", out.display()))?;
     let mut written = Vec::new();
@@ -663,7 +778,9 @@ pub async fn ops_report_cmd(cli: &Cli, cmd: &OpsReportCmd, fmt: Format) -> Resul
             window,
             now: Utc::now(),
         };
-        let r = crate::opsreport::monthly(&scope, *p).await.map_err(op_err)?;
+        let r = crate::opsreport::monthly(&scope, *p)
+            .await
+            .map_err(op_err)?;
         let base = out.join(format!("运维报告-{month}-第{p}包"));
         let files = [
             ("json", serde_json::to_vec_pretty(&dto::report_json(&r))?),
@@ -676,7 +793,11 @@ pub async fn ops_report_cmd(cli: &Cli, cmd: &OpsReportCmd, fmt: Format) -> Resul
             written.push(path.display().to_string());
         }
     }
-    done(fmt, &serde_json::json!({"files": written}), &format!("已写入 {} 个文件：\n{}", written.len(), written.join("\n")))
+    done(
+        fmt,
+        &serde_json::json!({"files": written}),
+        &format!("已写入 {} 个文件：\n{}", written.len(), written.join("\n")),
+    )
 }
 
 /// Demo operations data, once (when there is no monitor yet): two monitors on the server
@@ -700,7 +821,13 @@ pub async fn demo(store: &dyn govcloud_store::Store, public_url: &str) -> Result
         .trim_start_matches("https://")
         .trim_end_matches('/');
     for (name, kind, target, package, system) in [
-        ("govcloud 健康检查（演示）", "http", format!("{}/healthz", public_url.trim_end_matches('/')), 1, "jypt"),
+        (
+            "govcloud 健康检查（演示）",
+            "http",
+            format!("{}/healthz", public_url.trim_end_matches('/')),
+            1,
+            "jypt",
+        ),
         ("专家库端口（演示）", "tcp", host.to_owned(), 3, "zjk"),
     ] {
         crate::monitors::add(
@@ -748,9 +875,19 @@ pub async fn demo(store: &dyn govcloud_store::Store, public_url: &str) -> Result
         ("located", "2026-10-12 10:40", "数据库连接池耗尽"),
         ("restored", "2026-10-12 13:17", "扩容连接池并重启应用"),
     ] {
-        inc::add_event(cx("demo-operator", at(when)), &c, &i.id, inc::NewEvent { kind, at: Some(at(when)), note, closing: None })
-            .await
-            .map_err(op_err)?;
+        inc::add_event(
+            cx("demo-operator", at(when)),
+            &c,
+            &i.id,
+            inc::NewEvent {
+                kind,
+                at: Some(at(when)),
+                note,
+                closing: None,
+            },
+        )
+        .await
+        .map_err(op_err)?;
     }
     inc::add_event(
         cx("demo-operator", at("2026-10-13 10:00")),
@@ -795,14 +932,38 @@ pub async fn demo(store: &dyn govcloud_store::Store, public_url: &str) -> Result
         ("demo-operator", "restored", "2026-10-20 15:40"),
         ("demo-operator", "closed", "2026-10-20 16:00"),
     ] {
-        inc::add_event(cx(who, at(when)), &c, &f.id, inc::NewEvent { kind, at: Some(at(when)), note: "", closing: None })
-            .await
-            .map_err(op_err)?;
+        inc::add_event(
+            cx(who, at(when)),
+            &c,
+            &f.id,
+            inc::NewEvent {
+                kind,
+                at: Some(at(when)),
+                note: "",
+                closing: None,
+            },
+        )
+        .await
+        .map_err(op_err)?;
     }
     // A planned notice three days ahead, and an emergency change the same evening.
     for (published, title, start, end, emergency, reason) in [
-        ("2026-10-22 10:00", "交易平台数据库版本升级（演示）", "2026-10-25 22:00", "2026-10-26 02:00", false, None),
-        ("2026-10-28 16:00", "交易平台安全补丁紧急修复（演示）", "2026-10-28 22:00", "2026-10-28 23:30", true, Some("厂商发布高危漏洞通告（演示）")),
+        (
+            "2026-10-22 10:00",
+            "交易平台数据库版本升级（演示）",
+            "2026-10-25 22:00",
+            "2026-10-26 02:00",
+            false,
+            None,
+        ),
+        (
+            "2026-10-28 16:00",
+            "交易平台安全补丁紧急修复（演示）",
+            "2026-10-28 22:00",
+            "2026-10-28 23:30",
+            true,
+            Some("厂商发布高危漏洞通告（演示）"),
+        ),
     ] {
         inc::publish_notice(
             cx("demo-operator", at(published)),
