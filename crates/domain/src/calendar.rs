@@ -155,7 +155,7 @@ struct RawWorkday {
     for_holiday: String,
 }
 
-fn to_date(d: &toml::value::Datetime) -> Option<NaiveDate> {
+pub(crate) fn to_date(d: &toml::value::Datetime) -> Option<NaiveDate> {
     match (&d.date, &d.time, &d.offset) {
         (Some(d), None, None) => {
             NaiveDate::from_ymd_opt(d.year as i32, d.month as u32, d.day as u32)

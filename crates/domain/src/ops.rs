@@ -336,6 +336,47 @@ impl KeyPeriod {
     }
 }
 
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct KeyPeriodFile {
+    period: Vec<KeyPeriodEntry>,
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct KeyPeriodEntry {
+    name: String,
+    first_day: toml::value::Datetime,
+    last_day: toml::value::Datetime,
+}
+
+/// Key periods from their data file (`catalog/key-periods.toml`: `[[period]]` tables with
+/// `name`, `first_day`, `last_day` as TOML dates).
+pub fn parse_key_periods(source: &str) -> Result<Vec<KeyPeriod>, String> {
+    let file: KeyPeriodFile = toml::from_str(source).map_err(|e| e.to_string())?;
+    file.period
+        .into_iter()
+        .map(|p| {
+            let day = |d: &toml::value::Datetime| {
+                crate::calendar::to_date(d)
+                    .ok_or_else(|| format!("{}: {d} is not a date like 2026-10-01", p.name))
+            };
+            let (first_day, last_day) = (day(&p.first_day)?, day(&p.last_day)?);
+            if last_day < first_day || p.name.trim().is_empty() {
+                return Err(format!(
+                    "{}: an empty name or a last day before the first",
+                    p.name
+                ));
+            }
+            Ok(KeyPeriod {
+                name: p.name,
+                first_day,
+                last_day,
+            })
+        })
+        .collect()
+}
+
 /// Midnight at the start of `d` in Beijing (UTC+8, no daylight saving).
 pub fn beijing_midnight(d: NaiveDate) -> DateTime<Utc> {
     Shanghai
@@ -1050,6 +1091,23 @@ mod tests {
         let v = check_notice(&r, kp, now).unwrap();
         assert_eq!(v.key_periods, ["十一"]);
         assert!(v.is_exception());
+    }
+
+    #[test]
+    fn the_bundled_key_periods_parse() {
+        let kp = parse_key_periods(include_str!("../../../catalog/key-periods.toml")).unwrap();
+        let names: Vec<&str> = kp.iter().map(|k| k.name.as_str()).collect();
+        for want in ["春节", "两会", "五一", "十一"] {
+            assert!(names.contains(&want), "{names:?}");
+        }
+        assert!(parse_key_periods(
+            "[[period]]\nname = \"x\"\nfirst_day = 2026-02-02\nlast_day = 2026-02-01\n"
+        )
+        .is_err());
+        assert!(parse_key_periods(
+            "[[period]]\nname = \"x\"\nfirst_day = \"soon\"\nlast_day = 2026-02-01\n"
+        )
+        .is_err());
     }
 
     #[test]

@@ -42,6 +42,7 @@ impl AppState {
         crypto: crate::crypto::CryptoService,
         pki: crate::pki::PkiService,
     ) -> Self {
+        crate::install_crypto_provider();
         let calendar =
             calendar::parse(crate::CALENDAR).expect("the bundled calendar is checked by tests");
         Self {

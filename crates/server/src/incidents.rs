@@ -725,29 +725,16 @@ pub async fn add_key_period(
 /// is loaded into a store that has none; editable afterwards.
 pub const KEY_PERIODS: &str = include_str!("../../../catalog/key-periods.toml");
 
-#[derive(serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-struct KeyPeriodFile {
-    period: Vec<KeyPeriodEntry>,
-}
-
-#[derive(serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-struct KeyPeriodEntry {
-    name: String,
-    first_day: NaiveDate,
-    last_day: NaiveDate,
-}
-
 /// Add the bundled key periods when there are none.
 pub async fn seed_key_periods(cx: Ctx<'_>) -> Result<usize, OpError> {
     if !cx.store.key_periods().await?.is_empty() {
         return Ok(0);
     }
-    let file: KeyPeriodFile = toml::from_str(KEY_PERIODS)
-        .map_err(|e| OpError::invalid("key_periods_invalid", e.to_string(), e.to_string()))?;
-    for p in &file.period {
+    // A domain test checks that the bundled file parses.
+    let periods = ops::parse_key_periods(KEY_PERIODS)
+        .map_err(|e| OpError::invalid("key_periods_invalid", e.clone(), e))?;
+    for p in &periods {
         add_key_period(cx, &p.name, p.first_day, p.last_day).await?;
     }
-    Ok(file.period.len())
+    Ok(periods.len())
 }

@@ -30,6 +30,18 @@ pub const BUNDLED_CONTRACT_NAME: &str = "catalog/bjggzy-2026.toml";
 /// The Chinese holiday calendar (see `catalog/calendar-cn.toml`).
 pub const CALENDAR: &str = include_str!("../../../catalog/calendar-cn.toml");
 
+/// Make AWS-LC the process's TLS provider (rustls), once. Every TLS client here — reqwest for
+/// HTTPS monitors and webhooks, lettre for SMTP, the TLS-certificate monitor — uses the
+/// process default; call this before building one (the server, the CLI and the test server
+/// do).
+pub fn install_crypto_provider() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        // Err means another provider was installed first, which serves as well.
+        let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    });
+}
+
 /// The month `YYYY-MM` (Asia/Shanghai) a time falls in: the key of every monthly counter.
 pub fn shanghai_month(t: chrono::DateTime<chrono::Utc>) -> String {
     t.with_timezone(&chrono_tz::Asia::Shanghai)

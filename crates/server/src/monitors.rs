@@ -230,6 +230,7 @@ async fn probe_once(m: &MonitorRecord, s: &Settings) -> Outcome {
         latency_ms: latency,
         detail,
     };
+    crate::install_crypto_provider();
     match m.kind.as_str() {
         "http" => {
             let mut b = reqwest::Client::builder()
@@ -247,7 +248,7 @@ async fn probe_once(m: &MonitorRecord, s: &Settings) -> Outcome {
             };
             let resp = match client.get(&m.target).send().await {
                 Ok(r) => r,
-                Err(e) => return fail(format!("请求失败：{}", error_chain(&e)), ms(started)),
+                Err(e) => return fail(format!("请求失败：{}", root_cause(&e)), ms(started)),
             };
             let status = resp.status().as_u16();
             let body = if s.body_match.is_some() {
@@ -311,15 +312,14 @@ async fn probe_once(m: &MonitorRecord, s: &Settings) -> Outcome {
     }
 }
 
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut cur = e.source();
-    while let Some(c) = cur {
-        s.push_str(": ");
-        s.push_str(&c.to_string());
-        cur = c.source();
+/// The innermost cause of an error ("Connection refused (os error 111)"), which says what
+/// happened more plainly than the layers above it.
+fn root_cause(e: &dyn std::error::Error) -> String {
+    let mut cur = e;
+    while let Some(c) = cur.source() {
+        cur = c;
     }
-    s
+    cur.to_string()
 }
 
 /// Days until the server certificate at `target` (host:port) expires, after a verified

@@ -245,6 +245,7 @@ async fn send_webhook(
 fn http_client() -> &'static reqwest::Client {
     static CLIENT: std::sync::OnceLock<reqwest::Client> = std::sync::OnceLock::new();
     CLIENT.get_or_init(|| {
+        crate::install_crypto_provider();
         reqwest::Client::builder()
             .timeout(StdDuration::from_secs(10))
             .redirect(reqwest::redirect::Policy::none())

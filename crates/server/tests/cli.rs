@@ -321,6 +321,7 @@ fn key_material_never_appears_in_the_database_logs_or_responses() {
         .unwrap();
     let rt = tokio::runtime::Runtime::new().unwrap();
     let bodies = rt.block_on(async {
+        govcloud::install_crypto_provider();
         let http = reqwest::Client::new();
         let base = format!("http://127.0.0.1:{port}/api/v1/crypto");
         for _ in 0..100 {

@@ -215,6 +215,7 @@ impl Setup {
     fn with_db(db: Option<String>) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let data = dir.path().to_owned();
+        govcloud::install_crypto_provider();
         Self {
             _dir: dir,
             data,

@@ -436,7 +436,16 @@ async fn notices_need_a_day_unless_emergency() {
 
 /// A webhook receiver: every POST's headers of interest and body.
 #[derive(Clone, Default)]
-struct Received(Arc<Mutex<Vec<(String, String, String, String)>>>);
+struct Received(Arc<Mutex<Vec<Hook>>>);
+
+/// One webhook delivery as received.
+#[derive(Clone)]
+struct Hook {
+    event: String,
+    timestamp: String,
+    signature: String,
+    body: String,
+}
 
 async fn webhook_receiver() -> (String, Received) {
     use axum::http::HeaderMap;
@@ -453,12 +462,12 @@ async fn webhook_receiver() -> (String, Received) {
                         .unwrap_or("")
                         .to_owned()
                 };
-                g.0.lock().unwrap().push((
-                    hv("x-govcloud-event"),
-                    hv("x-govcloud-timestamp"),
-                    hv("x-govcloud-signature"),
+                g.0.lock().unwrap().push(Hook {
+                    event: hv("x-govcloud-event"),
+                    timestamp: hv("x-govcloud-timestamp"),
+                    signature: hv("x-govcloud-signature"),
                     body,
-                ));
+                });
                 "ok"
             }
         }),
@@ -515,27 +524,46 @@ impl Smtp {
             .arg(maildir.path().join("mail"))
             .spawn()
             .expect("aiosmtpd starts");
+        // Killed and waited for by `Drop`, also when it never listens.
+        let smtp = Smtp {
+            child,
+            maildir,
+            port,
+        };
         for _ in 0..100 {
             if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                return Some(Smtp {
-                    child,
-                    maildir,
-                    port,
-                });
+                return Some(smtp);
             }
             std::thread::sleep(StdDuration::from_millis(100));
         }
         panic!("aiosmtpd did not listen on {port}");
     }
 
-    /// The messages received so far (raw RFC 5322 text).
+    /// The messages received so far, decoded by Python's `email` package: the To and
+    /// Subject headers and the text.
     fn messages(&self) -> Vec<String> {
         let dir = self.maildir.path().join("mail").join("new");
         let Ok(rd) = std::fs::read_dir(dir) else {
             return vec![];
         };
-        rd.map(|e| std::fs::read_to_string(e.unwrap().path()).unwrap())
-            .collect()
+        let python = std::env::var("GOVCLOUD_TEST_SMTP_PYTHON").unwrap();
+        let script = "import email, email.policy, sys\n\
+            m = email.message_from_binary_file(open(sys.argv[1], 'rb'), policy=email.policy.default)\n\
+            print(m['to']); print(m['subject']); print(m.get_content())";
+        rd.map(|e| {
+            let out = std::process::Command::new(&python)
+                .args(["-c", script])
+                .arg(e.unwrap().path())
+                .output()
+                .unwrap();
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            String::from_utf8(out.stdout).unwrap()
+        })
+        .collect()
     }
 }
 
@@ -645,19 +673,26 @@ async fn a_monitor_that_goes_down_opens_an_incident_and_notifies_once() {
         hooks.0.lock().unwrap().first().cloned()
     })
     .await;
-    assert_eq!(hook.0, format!("incident:{id}:opened"));
+    assert_eq!(hook.event, format!("incident:{id}:opened"));
     let mut mac = hmac::Hmac::<sm3::Sm3>::new_from_slice(&secret).unwrap();
-    mac.update(format!("{}.{}", hook.1, hook.3).as_bytes());
+    mac.update(format!("{}.{}", hook.timestamp, hook.body).as_bytes());
     assert_eq!(
-        hook.2,
+        hook.signature,
         format!("hmac-sm3={}", hex::encode(mac.finalize().into_bytes()))
     );
-    let body: Value = serde_json::from_str(&hook.3).unwrap();
+    let body: Value = serde_json::from_str(&hook.body).unwrap();
     assert_eq!(body["data"]["incident"], id.as_str());
     if let Some(smtp) = &smtp {
         let mail = wait_for("the e-mail", 30, async || smtp.messages().first().cloned()).await;
         assert!(mail.contains("ops@example.com"), "{mail}");
-        assert!(mail.contains(&id), "the incident id is in the message");
+        assert!(
+            mail.contains(&format!("【宕机】{id}")),
+            "the subject names the incident: {mail}"
+        );
+        assert!(
+            mail.contains("响应时限 30 分钟"),
+            "the text gives the clocks: {mail}"
+        );
     }
     // Still down over further checks: nothing more is opened or sent.
     tokio::time::sleep(StdDuration::from_secs(2 * interval as u64 + 1)).await;
@@ -681,7 +716,7 @@ async fn a_monitor_that_goes_down_opens_an_incident_and_notifies_once() {
         h.0.lock()
             .unwrap()
             .iter()
-            .filter(|x| x.0.starts_with("incident:"))
+            .filter(|x| x.event.starts_with("incident:"))
             .count()
     };
     assert_eq!(incident_hooks(&hooks), 1);
@@ -740,7 +775,7 @@ async fn a_monitor_that_goes_down_opens_an_incident_and_notifies_once() {
             .lock()
             .unwrap()
             .iter()
-            .any(|x| x.0.starts_with("notice:"))
+            .any(|x| x.event.starts_with("notice:"))
             .then_some(())
     })
     .await;
@@ -749,7 +784,7 @@ async fn a_monitor_that_goes_down_opens_an_incident_and_notifies_once() {
         .lock()
         .unwrap()
         .iter()
-        .map(|x| x.0.clone())
+        .map(|x| x.event.clone())
         .collect();
     assert_eq!(
         events.iter().filter(|e| e.ends_with(":opened")).count(),

@@ -18,41 +18,44 @@ pub enum MonitorCmd {
     /// Every monitor with its state (正常/故障/未检测).
     List,
     /// Add a monitor; a running server checks it every interval, 7×24.
-    Add {
-        /// http | tcp | tls
-        #[arg(long)]
-        kind: String,
-        /// http: URL; tcp, tls: host:port
-        #[arg(long)]
-        target: String,
-        #[arg(long)]
-        package: i64,
-        /// The business system watched (catalog code, e.g. jypt).
-        #[arg(long)]
-        system: String,
-        #[arg(long)]
-        name: Option<String>,
-        /// outage (default) | fault: the severity of the incidents it opens.
-        #[arg(long)]
-        severity: Option<String>,
-        #[arg(long)]
-        interval: Option<i64>,
-        #[arg(long)]
-        timeout: Option<i64>,
-        #[arg(long)]
-        retries: Option<i64>,
-        #[arg(long)]
-        expect_status: Option<u16>,
-        #[arg(long)]
-        body_match: Option<String>,
-        #[arg(long)]
-        max_latency_ms: Option<u64>,
-        #[arg(long)]
-        tls_min_days: Option<i64>,
-        /// A PEM file with a private CA to trust.
-        #[arg(long)]
-        ca: Option<PathBuf>,
-    },
+    Add(Box<MonitorAdd>),
+}
+
+#[derive(clap::Args)]
+pub struct MonitorAdd {
+    /// http | tcp | tls
+    #[arg(long)]
+    kind: String,
+    /// http: URL; tcp, tls: host:port
+    #[arg(long)]
+    target: String,
+    #[arg(long)]
+    package: i64,
+    /// The business system watched (catalog code, e.g. jypt).
+    #[arg(long)]
+    system: String,
+    #[arg(long)]
+    name: Option<String>,
+    /// outage (default) | fault: the severity of the incidents it opens.
+    #[arg(long)]
+    severity: Option<String>,
+    #[arg(long)]
+    interval: Option<i64>,
+    #[arg(long)]
+    timeout: Option<i64>,
+    #[arg(long)]
+    retries: Option<i64>,
+    #[arg(long)]
+    expect_status: Option<u16>,
+    #[arg(long)]
+    body_match: Option<String>,
+    #[arg(long)]
+    max_latency_ms: Option<u64>,
+    #[arg(long)]
+    tls_min_days: Option<i64>,
+    /// A PEM file with a private CA to trust.
+    #[arg(long)]
+    ca: Option<PathBuf>,
 }
 
 #[derive(Subcommand)]
@@ -290,22 +293,23 @@ pub async fn monitor_cmd(cli: &Cli, cmd: &MonitorCmd, fmt: Format) -> Result<()>
                 &rows,
             );
         }
-        MonitorCmd::Add {
-            kind,
-            target,
-            package,
-            system,
-            name,
-            severity,
-            interval,
-            timeout,
-            retries,
-            expect_status,
-            body_match,
-            max_latency_ms,
-            tls_min_days,
-            ca,
-        } => {
+        MonitorCmd::Add(a) => {
+            let MonitorAdd {
+                kind,
+                target,
+                package,
+                system,
+                name,
+                severity,
+                interval,
+                timeout,
+                retries,
+                expect_status,
+                body_match,
+                max_latency_ms,
+                tls_min_days,
+                ca,
+            } = a.as_ref();
             let ca_pem = ca
                 .as_ref()
                 .map(|p| std::fs::read_to_string(p).map_err(|e| anyhow!("{}: {e}", p.display())))

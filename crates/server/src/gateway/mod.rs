@@ -288,6 +288,7 @@ impl Outcome {
 impl Gateway {
     /// A gateway over `store`; call [`Gateway::refresh`] before serving.
     pub fn new(store: Arc<dyn Store>, cfg: GatewayConfig) -> anyhow::Result<Self> {
+        crate::install_crypto_provider();
         let client = reqwest::Client::builder()
             .no_proxy()
             .tcp_nodelay(true)
