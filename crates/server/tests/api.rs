@@ -582,17 +582,34 @@ async fn calendar_and_audit_over_http() {
         .unwrap();
     assert_eq!(v["ok"], true);
     let entries: Value = app
-        .as_role(Method::GET, "/api/v1/audit?limit=3", "auditor")
+        .as_role(Method::GET, "/api/v1/audit?limit=8", "auditor")
         .send()
         .await
         .unwrap()
         .json()
         .await
         .unwrap();
-    // Newest first: the PKI's first-start setup, then the contract load.
-    assert_eq!(entries[0]["action"], "pki.setup");
-    assert_eq!(entries[1]["action"], "catalog.load");
-    assert_eq!(entries.as_array().unwrap().len(), 3);
+    // Newest first: the PKI's first-start setup, the five bundled key periods added with the
+    // contract, then the contract load.
+    let actions: Vec<&str> = entries
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        actions[..7],
+        [
+            "pki.setup",
+            "key_period.add",
+            "key_period.add",
+            "key_period.add",
+            "key_period.add",
+            "key_period.add",
+            "catalog.load"
+        ]
+    );
+    assert_eq!(actions.len(), 8);
 }
 
 #[tokio::test]

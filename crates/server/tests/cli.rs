@@ -204,7 +204,8 @@ fn audit_verify_names_an_edited_row() {
         &["catalog", "load", catalog_file().to_str().unwrap()],
     ));
     let out = ok(&govcloud(dir.path(), &["audit", "verify"]));
-    assert!(out.contains("4 entries verified"), "{out}");
+    // Three users, the contract and the five bundled key periods it brings.
+    assert!(out.contains("9 entries verified"), "{out}");
 
     // Edit entry 2 directly in the SQLite file, as someone with file access would
     // (the append-only trigger must be dropped first).
