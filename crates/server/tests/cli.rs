@@ -687,3 +687,164 @@ fn acceptance_and_payment_commands() {
         Some(1)
     );
 }
+
+#[test]
+fn operations_on_the_command_line() {
+    use chrono::{Duration, Utc};
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    ok(&govcloud(
+        d,
+        &["catalog", "load", catalog_file().to_str().unwrap()],
+    ));
+    let beijing = |t: chrono::DateTime<Utc>| {
+        t.with_timezone(&chrono_tz::Asia::Shanghai)
+            .format("%Y-%m-%d %H:%M")
+            .to_string()
+    };
+    let now = Utc::now();
+    // An outage 40 minutes ago: the 30-minute response clock is breached.
+    let i: Value = serde_json::from_str(&ok(&govcloud(
+        d,
+        &[
+            "incident",
+            "open",
+            "--package",
+            "1",
+            "--system",
+            "jypt",
+            "--severity",
+            "outage",
+            "--title",
+            "交易平台宕机",
+            "--at",
+            &beijing(now - Duration::minutes(40)),
+            "--format",
+            "json",
+        ],
+    )))
+    .unwrap();
+    let id = i["id"].as_str().unwrap();
+    assert_eq!(i["sla"][0]["clock"], "respond");
+    assert_eq!(i["sla"][0]["breached"], true);
+    let table = ok(&govcloud(
+        d,
+        &["incident", "event", id, "--kind", "responded"],
+    ));
+    assert!(table.contains("响应 超时"), "{table}");
+    let bad = govcloud(d, &["incident", "event", id, "--kind", "closed"]);
+    assert_eq!(bad.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&bad.stderr).contains("outage"),
+        "the outage report is required"
+    );
+    let list: Value = serde_json::from_str(&ok(&govcloud(
+        d,
+        &["incident", "list", "--open", "--format", "json"],
+    )))
+    .unwrap();
+    assert_eq!(list.as_array().unwrap().len(), 1);
+    let shown = ok(&govcloud(d, &["incident", "show", id]));
+    assert!(
+        shown.contains("已响应") && shown.contains("30分钟"),
+        "{shown}"
+    );
+
+    // Notices: 23 hours ahead is refused, 25 hours accepted.
+    let notice = |hours: i64| {
+        govcloud(
+            d,
+            &[
+                "notice",
+                "publish",
+                "--title",
+                "升级",
+                "--system",
+                "jypt",
+                "--start",
+                &beijing(now + Duration::hours(hours) + Duration::minutes(1)),
+                "--end",
+                &beijing(now + Duration::hours(hours + 2)),
+            ],
+        )
+    };
+    let refused = notice(23);
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("24 小时"));
+    ok(&notice(25));
+    let notices: Value =
+        serde_json::from_str(&ok(&govcloud(d, &["notice", "list", "--format", "json"]))).unwrap();
+    assert_eq!(notices.as_array().unwrap().len(), 1);
+    let kp: Value = serde_json::from_str(&ok(&govcloud(
+        d,
+        &["keyperiod", "list", "--format", "json"],
+    )))
+    .unwrap();
+    assert!(kp.as_array().unwrap().len() >= 4);
+
+    // Monitors and channels.
+    ok(&govcloud(
+        d,
+        &[
+            "monitor",
+            "add",
+            "--kind",
+            "tcp",
+            "--target",
+            "127.0.0.1:9",
+            "--package",
+            "1",
+            "--system",
+            "jypt",
+        ],
+    ));
+    assert!(ok(&govcloud(d, &["monitor", "list"])).contains("127.0.0.1:9"));
+    let ch: Value = serde_json::from_str(&ok(&govcloud(
+        d,
+        &[
+            "channel",
+            "add",
+            "--kind",
+            "webhook",
+            "--target",
+            "http://127.0.0.1:9/hook",
+            "--format",
+            "json",
+        ],
+    )))
+    .unwrap();
+    assert_eq!(ch["secret"].as_str().unwrap().len(), 32);
+    assert!(!ok(&govcloud(d, &["channel", "list", "--format", "json"]))
+        .contains(ch["secret"].as_str().unwrap()));
+
+    // The month's report, three files.
+    // The incident's month (40 minutes ago may be last month).
+    let month = (now - Duration::minutes(40))
+        .with_timezone(&chrono_tz::Asia::Shanghai)
+        .format("%Y-%m")
+        .to_string();
+    let out = d.join("reports");
+    ok(&govcloud(
+        d,
+        &[
+            "opsreport",
+            "generate",
+            "--month",
+            &month,
+            "--package",
+            "1",
+            "--out",
+            out.to_str().unwrap(),
+        ],
+    ));
+    let base = format!("运维报告-{month}-第1包");
+    let json: Value =
+        serde_json::from_slice(&std::fs::read(out.join(format!("{base}.json"))).unwrap()).unwrap();
+    assert_eq!(json["incidents"][0]["id"], id);
+    assert!(std::fs::read(out.join(format!("{base}.pdf")))
+        .unwrap()
+        .starts_with(b"%PDF"));
+    assert!(std::fs::read(out.join(format!("{base}.xlsx")))
+        .unwrap()
+        .starts_with(b"PK"));
+}

@@ -813,3 +813,192 @@ async fn a_monitor_that_goes_down_opens_an_incident_and_notifies_once() {
     assert_eq!(report["incidents"].as_array().unwrap().len(), 1, "{report}");
     assert_eq!(report["availability"][0]["monitors"], 1);
 }
+
+/// A TLS server with a certificate from govcloud's own RSA CA for 127.0.0.1, answering
+/// every request with `200 ok`.
+async fn tls_server(app: &App) -> (std::net::SocketAddr, String) {
+    use rustls::pki_types::{pem::PemObject, CertificateDer, PrivateKeyDer};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let r = post(
+        app,
+        "operator",
+        "/api/v1/pki/certificates",
+        json!({
+        "profile": "server", "sans": ["ip:127.0.0.1"], "key_password": "monitor test password"}),
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let v: Value = r.json().await.unwrap();
+    let rsa = &v["certificates"][2];
+    assert_eq!(rsa["profile"], "server-rsa");
+    let chain_pem = app
+        .http
+        .get(app.url("/pki/ca/rsa.pem"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let mut chain =
+        vec![
+            CertificateDer::from_pem_slice(rsa["certificate_pem"].as_str().unwrap().as_bytes())
+                .unwrap(),
+        ];
+    chain.extend(CertificateDer::pem_slice_iter(chain_pem.as_bytes()).map(|c| c.unwrap()));
+    let key = govcloud_pki::keygen::decrypt_pem(
+        rsa["encrypted_private_key_pem"].as_str().unwrap(),
+        "monitor test password",
+    )
+    .unwrap();
+    let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::aws_lc_rs::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_no_client_auth()
+    .with_single_cert(chain, PrivateKeyDer::Pkcs8(key.to_vec().into()))
+    .unwrap();
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        loop {
+            let (tcp, _) = listener.accept().await.unwrap();
+            let acceptor = acceptor.clone();
+            tokio::spawn(async move {
+                let Ok(mut tls) = acceptor.accept(tcp).await else {
+                    return;
+                };
+                let mut buf = [0u8; 4096];
+                if tls.read(&mut buf).await.unwrap_or(0) > 0 {
+                    let _ = tls
+                        .write_all(
+                            b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok",
+                        )
+                        .await;
+                }
+                let _ = tls.shutdown().await;
+            });
+        }
+    });
+    (addr, chain_pem)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_https_and_tcp_probes() {
+    let app = spawn_app().await;
+    let (addr, ca) = tls_server(&app).await;
+    let closed = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap()
+    };
+    let mut n = 0;
+    let mut probe = async |body: Value| {
+        n += 1;
+        let mut body = body;
+        body["name"] = json!(format!("probe {n}"));
+        body["package"] = json!(1);
+        body["system"] = json!("jypt");
+        body["retries"] = json!(0);
+        let r = post(&app, "operator", "/api/v1/monitors", body.clone()).await;
+        assert_eq!(r.status(), StatusCode::CREATED, "{body}");
+        let m: Value = r.json().await.unwrap();
+        let rec = app
+            .store
+            .monitor(m["id"].as_str().unwrap())
+            .await
+            .unwrap()
+            .unwrap();
+        govcloud::monitors::probe(&rec).await
+    };
+    // The certificate (govcloud's RSA server profile) has months left: up, with the days.
+    let o = probe(json!({"kind": "tls", "target": addr.to_string(), "ca_pem": ca})).await;
+    assert!(o.ok, "{}", o.detail);
+    let days: i64 = o
+        .detail
+        .trim_start_matches("证书剩余 ")
+        .trim_end_matches(" 天")
+        .parse()
+        .unwrap();
+    assert!(days > 14, "{}", o.detail);
+    // Asking for more days than it has left: down.
+    let o = probe(
+        json!({"kind": "tls", "target": addr.to_string(), "ca_pem": ca, "tls_min_days": days + 1}),
+    )
+    .await;
+    assert!(
+        !o.ok && o.detail.contains(&format!("少于 {} 天", days + 1)),
+        "{}",
+        o.detail
+    );
+    // Without the private CA the certificate is not trusted.
+    let o = probe(json!({"kind": "tls", "target": addr.to_string()})).await;
+    assert!(!o.ok && o.detail.contains("握手失败"), "{}", o.detail);
+    // HTTPS through the same server.
+    let url = format!("https://{addr}/");
+    let o = probe(json!({"kind": "http", "target": url, "ca_pem": ca, "body_match": "ok", "expect_status": 200})).await;
+    assert!(o.ok, "{}", o.detail);
+    let o = probe(json!({"kind": "http", "target": url, "ca_pem": ca, "body_match": "交易"})).await;
+    assert!(!o.ok && o.detail.contains("响应中没有"), "{}", o.detail);
+    let o = probe(json!({"kind": "http", "target": url})).await;
+    assert!(!o.ok, "untrusted without the CA: {}", o.detail);
+    // TCP.
+    assert!(
+        probe(json!({"kind": "tcp", "target": addr.to_string()}))
+            .await
+            .ok
+    );
+    let o = probe(json!({"kind": "tcp", "target": closed.to_string()})).await;
+    assert!(!o.ok && o.detail.contains("连接失败"), "{}", o.detail);
+
+    // Bad monitors are refused and change nothing.
+    let before = app.state().await;
+    for (body, code) in [
+        (
+            json!({"kind": "ping", "target": "x", "package": 1, "system": "jypt"}),
+            "invalid_kind",
+        ),
+        (
+            json!({"kind": "tcp", "target": "no-port", "package": 1, "system": "jypt"}),
+            "invalid_target",
+        ),
+        (
+            json!({"kind": "http", "target": "ftp://x/", "package": 1, "system": "jypt"}),
+            "invalid_target",
+        ),
+        (
+            json!({"kind": "tcp", "target": "a:1", "package": 1, "system": "zjk"}),
+            "unknown_system",
+        ),
+        (
+            json!({"kind": "tcp", "target": "a:1", "package": 1, "system": "jypt", "interval_seconds": 0}),
+            "out_of_range",
+        ),
+        (
+            json!({"kind": "tls", "target": "a:1", "package": 1, "system": "jypt", "ca_pem": "not pem"}),
+            "invalid_certificate",
+        ),
+    ] {
+        let r = post(&app, "operator", "/api/v1/monitors", body.clone()).await;
+        let (s, c, _) = error_code(r).await;
+        assert_eq!((s, c.as_str()), (StatusCode::BAD_REQUEST, code), "{body}");
+    }
+    let r = post(
+        &app,
+        "operator",
+        "/api/v1/monitors",
+        json!({"kind": "tcp", "target": "a:1", "package": 1, "system": "jypt", "name": "probe 1"}),
+    )
+    .await;
+    assert_eq!(error_code(r).await.1, "duplicate_name");
+    let r = post(
+        &app,
+        "purchaser",
+        "/api/v1/monitors",
+        json!({"kind": "tcp", "target": "a:1", "package": 1, "system": "jypt"}),
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    assert_eq!(app.state().await, before);
+}
