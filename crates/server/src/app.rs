@@ -191,7 +191,8 @@ async fn security_headers(req: Request, next: Next) -> Response {
 }
 
 /// Serve until SIGINT or SIGTERM, then finish the requests in flight.
-pub async fn serve(state: AppState, addr: SocketAddr) -> anyhow::Result<()> {
+/// With `scheduler`, also run the monitors, SLA clock notices and notifications.
+pub async fn serve(state: AppState, addr: SocketAddr, scheduler: bool) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .map_err(|e| anyhow::anyhow!("cannot listen on {addr}: {e}"))?;
@@ -212,7 +213,12 @@ pub async fn serve(state: AppState, addr: SocketAddr) -> anyhow::Result<()> {
         })
     };
     // Monitors, SLA clocks and notifications (运维调度).
-    let scheduler = crate::monitors::spawn(state.clone());
+    let scheduler = if scheduler {
+        crate::monitors::spawn(state.clone())
+    } else {
+        tracing::info!("scheduler off (--no-scheduler): monitors and notifications run elsewhere");
+        Vec::new()
+    };
     axum::serve(listener, router(state.clone()))
         .with_graceful_shutdown(shutdown_signal())
         .await?;

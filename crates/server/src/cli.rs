@@ -86,6 +86,10 @@ enum Command {
         /// libvirt storage pool for volumes (default: the engine's choice for the URI).
         #[arg(long, env = "GOVCLOUD_LIBVIRT_POOL")]
         libvirt_pool: Option<String>,
+        /// Do not run the monitors, SLA clock notices and notification sending in this
+        /// process. With several servers on one database, let exactly one run them.
+        #[arg(long, env = "GOVCLOUD_NO_SCHEDULER")]
+        no_scheduler: bool,
     },
     /// The contract as data (合同目录).
     #[command(subcommand)]
@@ -1593,6 +1597,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             engine,
             libvirt_uri,
             libvirt_pool,
+            no_scheduler,
         } => {
             let engine = make_engine(engine, libvirt_uri, libvirt_pool.as_deref())?;
             let store = open_store(&cli).await?;
@@ -1619,6 +1624,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             app::serve(
                 AppState::new(store, crypto, pki).with_engine(engine),
                 *listen,
+                !*no_scheduler,
             )
             .await?;
         }
