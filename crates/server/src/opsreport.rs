@@ -29,13 +29,28 @@ fn time(t: DateTime<Utc>) -> String {
         .to_string()
 }
 
+/// A clock's elapsed time for people: 16分, 30分01秒, 4小时12分.
+fn elapsed_zh(seconds: i64) -> String {
+    let (h, m, s) = (seconds / 3600, seconds / 60 % 60, seconds % 60);
+    let sec = if s > 0 {
+        format!("{s:02}秒")
+    } else {
+        String::new()
+    };
+    match (h, m) {
+        (0, 0) => format!("{s}秒"),
+        (0, _) => format!("{m}分{sec}"),
+        _ => format!("{h}小时{m:02}分{sec}"),
+    }
+}
+
 fn clock_rows(clocks: &[ClockStatus]) -> Vec<ClockRow> {
     clocks
         .iter()
         .map(|k| ClockRow {
             label: k.clock.label_zh().to_owned(),
             limit: format!("{}分钟", k.limit_minutes),
-            elapsed: ops::format_seconds(k.elapsed_seconds),
+            elapsed: elapsed_zh(k.elapsed_seconds),
             state: k.state.label_zh().to_owned(),
             breached: k.breached(),
         })
@@ -150,7 +165,7 @@ pub async fn monthly(m: &Month<'_>, package_no: i64) -> Result<OpsReport, OpErro
                     inc::system_name(c, &i.system),
                     k.clock.label_zh(),
                     k.limit_minutes,
-                    ops::format_seconds(k.elapsed_seconds)
+                    elapsed_zh(k.elapsed_seconds)
                 ),
                 reason: if i.cause.is_empty() {
                     i.title.clone()
@@ -345,4 +360,21 @@ pub async fn statement_figures(
             format!("{}（{}）", notices.len(), emergency),
         ),
     ])
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn elapsed_times_read_in_chinese() {
+        for (s, want) in [
+            (0, "0秒"),
+            (59, "59秒"),
+            (960, "16分"),
+            (1801, "30分01秒"),
+            (4 * 3600 + 12 * 60, "4小时12分"),
+            (4 * 3600 + 1, "4小时00分01秒"),
+        ] {
+            assert_eq!(super::elapsed_zh(s), want);
+        }
+    }
 }
