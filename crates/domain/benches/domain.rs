@@ -61,5 +61,56 @@ fn working_days(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, parse, verify, working_days);
+/// The status board and the SLA sweep evaluate every open incident's clocks; the monthly
+/// report merges every down span of a system's monitors.
+fn operations(c: &mut Criterion) {
+    use govcloud_domain::ops::{availability, clocks, Down, Event, EventKind, IncidentSeverity};
+    let contract = catalog::parse(CONTRACT).unwrap();
+    let levels = &contract.packages[2].service_levels; // package 3: three clocks
+    let opened = Utc.with_ymd_and_hms(2026, 10, 20, 2, 0, 0).unwrap();
+    let events = [
+        Event {
+            kind: EventKind::Responded,
+            at: opened + chrono::Duration::minutes(4),
+        },
+        Event {
+            kind: EventKind::OnsiteRequested,
+            at: opened + chrono::Duration::minutes(20),
+        },
+    ];
+    let now = opened + chrono::Duration::minutes(45);
+    let mut g = c.benchmark_group("ops");
+    g.throughput(Throughput::Elements(1000));
+    g.bench_function("clocks of 1000 open incidents", |b| {
+        b.iter(|| {
+            for _ in 0..1000 {
+                black_box(clocks(
+                    levels,
+                    IncidentSeverity::Fault,
+                    opened,
+                    black_box(&events),
+                    now,
+                ));
+            }
+        })
+    });
+    let from = Utc.with_ymd_and_hms(2026, 9, 30, 16, 0, 0).unwrap();
+    let to = Utc.with_ymd_and_hms(2026, 10, 31, 16, 0, 0).unwrap();
+    // 10,000 spans of 2 minutes every 4 minutes over the month, some overlapping (two
+    // monitors), a tenth planned.
+    let downs: Vec<Down> = (0..10_000i64)
+        .map(|i| Down {
+            start: from + chrono::Duration::minutes(4 * (i / 2) + i % 2),
+            end: Some(from + chrono::Duration::minutes(4 * (i / 2) + i % 2 + 2)),
+            planned: i % 10 == 0,
+        })
+        .collect();
+    g.throughput(Throughput::Elements(downs.len() as u64));
+    g.bench_function("availability over 10k down spans", |b| {
+        b.iter(|| availability(from, to, from, black_box(&downs), to))
+    });
+    g.finish();
+}
+
+criterion_group!(benches, parse, verify, working_days, operations);
 criterion_main!(benches);
