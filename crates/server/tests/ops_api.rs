@@ -1002,3 +1002,131 @@ async fn tls_https_and_tcp_probes() {
     assert_eq!(r.status(), StatusCode::FORBIDDEN);
     assert_eq!(app.state().await, before);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clocks_warn_and_breach_once_and_deliveries_retry() {
+    let app = spawn_app().await;
+    let store = app.store.as_ref();
+    // A receiver that refuses the first delivery.
+    let got = Received::default();
+    let g = got.clone();
+    let router = axum::Router::new().route(
+        "/hook",
+        axum::routing::post(move |h: axum::http::HeaderMap, body: String| {
+            let g = g.clone();
+            async move {
+                let mut all = g.0.lock().unwrap();
+                all.push(Hook {
+                    event: h["x-govcloud-event"].to_str().unwrap().to_owned(),
+                    timestamp: String::new(),
+                    signature: String::new(),
+                    body,
+                });
+                if all.len() == 1 {
+                    StatusCode::INTERNAL_SERVER_ERROR
+                } else {
+                    StatusCode::NO_CONTENT
+                }
+            }
+        }),
+    );
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hook", l.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(l, router).await.unwrap() });
+    let r = post(
+        &app,
+        "operator",
+        "/api/v1/channels",
+        json!({"kind": "webhook", "target": url}),
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+
+    // Package 1 outages: one 26 minutes old (a fifth of the 30-minute response clock left:
+    // 即将超时), one 31 minutes old (已超时).
+    let now = Utc::now();
+    let mut ids = Vec::new();
+    for minutes in [26, 31] {
+        let r = post(
+            &app,
+            "operator",
+            "/api/v1/incidents",
+            json!({"package": 1, "system": "jypt",
+            "severity": "outage", "opened_at": t(now - Duration::minutes(minutes))}),
+        )
+        .await;
+        let i: Value = r.json().await.unwrap();
+        ids.push(i["id"].as_str().unwrap().to_owned());
+    }
+    let (stored, c) = app.state.contract().await.unwrap().unwrap();
+    let queued = govcloud::incidents::sweep_clocks(store, &stored.id, &c, Utc::now())
+        .await
+        .unwrap();
+    assert_eq!(queued, 2);
+    let keys: Vec<String> = store
+        .deliveries(100)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|d| d.event_key)
+        .collect();
+    assert!(
+        keys.contains(&format!("incident:{}:respond:warning", ids[0])),
+        "{keys:?}"
+    );
+    assert!(
+        keys.contains(&format!("incident:{}:respond:breached", ids[1])),
+        "{keys:?}"
+    );
+    // Once per clock: sweeping again queues nothing.
+    assert_eq!(
+        govcloud::incidents::sweep_clocks(store, &stored.id, &c, Utc::now())
+            .await
+            .unwrap(),
+        0
+    );
+    // Responding stops the clock: no breach notice for it later.
+    post(
+        &app,
+        "operator",
+        &format!("/api/v1/incidents/{}/events", ids[0]),
+        json!({"kind": "responded"}),
+    )
+    .await;
+    let later = Utc::now() + Duration::minutes(10);
+    assert_eq!(
+        govcloud::incidents::sweep_clocks(store, &stored.id, &c, later)
+            .await
+            .unwrap(),
+        0
+    );
+
+    // Deliveries: the first attempt of the first one fails and is retried 5 s later.
+    let sent = govcloud::notify::deliver_due(&app.state).await.unwrap();
+    let log = get(&app, "operator", "/api/v1/deliveries").await;
+    let failed: Vec<&Value> = log
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|d| d["status"] == "pending")
+        .collect();
+    assert_eq!(failed.len(), 1, "{log}");
+    assert_eq!(failed[0]["attempts"], 1);
+    assert!(
+        failed[0]["last_error"].as_str().unwrap().contains("500"),
+        "{log}"
+    );
+    let total = log.as_array().unwrap().len();
+    assert_eq!(sent, total - 1);
+    tokio::time::sleep(StdDuration::from_millis(5200)).await;
+    assert_eq!(govcloud::notify::deliver_due(&app.state).await.unwrap(), 1);
+    let log = get(&app, "operator", "/api/v1/deliveries").await;
+    assert!(
+        log.as_array()
+            .unwrap()
+            .iter()
+            .all(|d| d["status"] == "sent"),
+        "{log}"
+    );
+    assert_eq!(got.0.lock().unwrap().len(), total + 1, "one retry");
+}
