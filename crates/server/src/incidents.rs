@@ -2,6 +2,7 @@
 //! validation, the change through the store with its audit entry, and the notifications.
 //! The rules themselves are in `govcloud_domain::ops`; here they meet the store and the clock.
 
+use axum::http::StatusCode;
 use chrono::{DateTime, NaiveDate, Utc};
 use govcloud_domain::catalog::{Contract, Package};
 use govcloud_domain::ops::{
@@ -31,35 +32,15 @@ pub fn source_zh(code: &str) -> &str {
 }
 
 fn refused(code: &'static str, zh: impl Into<String>, en: impl Into<String>) -> OpError {
-    OpError::Refused {
-        status: axum::http::StatusCode::UNPROCESSABLE_ENTITY,
-        code,
-        zh: zh.into(),
-        en: en.into(),
-    }
+    OpError::refused(StatusCode::UNPROCESSABLE_ENTITY, code, zh, en)
 }
 
 fn conflict(code: &'static str, zh: impl Into<String>, en: impl Into<String>) -> OpError {
-    OpError::Refused {
-        status: axum::http::StatusCode::CONFLICT,
-        code,
-        zh: zh.into(),
-        en: en.into(),
-    }
+    OpError::refused(StatusCode::CONFLICT, code, zh, en)
 }
 
-pub fn package(c: &Contract, no: i64) -> Result<&Package, OpError> {
-    c.packages
-        .iter()
-        .find(|p| i64::from(p.number.get()) == no)
-        .ok_or_else(|| {
-            OpError::invalid(
-                "unknown_package",
-                format!("合同中没有第 {no} 包"),
-                format!("the contract has no package {no}"),
-            )
-        })
-}
+/// Package `no` of the contract, or 400 `unknown_package`.
+pub use crate::payments::package_of as package;
 
 /// The system, which must be one of the package's.
 pub fn check_system(p: &Package, system: &str) -> Result<(), OpError> {
@@ -391,10 +372,7 @@ pub struct IncidentView<'a> {
 
 impl<'a> IncidentView<'a> {
     pub fn new(c: &Contract, record: &'a IncidentRecord, now: DateTime<Utc>) -> Self {
-        let levels = c
-            .packages
-            .iter()
-            .find(|p| i64::from(p.number.get()) == record.package_no)
+        let levels = package(c, record.package_no)
             .map(|p| p.service_levels.as_slice())
             .unwrap_or(&[]);
         let severity =

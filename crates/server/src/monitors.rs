@@ -179,12 +179,12 @@ pub async fn add(cx: Ctx<'_>, c: &Contract, m: NewMonitor<'_>) -> Result<Monitor
         )
         .await
         .map_err(|e| match e {
-            govcloud_store::StoreError::Conflict(_) => OpError::Refused {
-                status: axum::http::StatusCode::CONFLICT,
-                code: "duplicate_name",
-                zh: format!("已有名为“{name}”的监控项"),
-                en: format!("a monitor named {name:?} exists"),
-            },
+            govcloud_store::StoreError::Conflict(_) => OpError::refused(
+                axum::http::StatusCode::CONFLICT,
+                "duplicate_name",
+                format!("已有名为“{name}”的监控项"),
+                format!("a monitor named {name:?} exists"),
+            ),
             e => e.into(),
         })
 }

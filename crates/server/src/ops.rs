@@ -75,6 +75,21 @@ impl OpError {
             en: en.into(),
         }
     }
+
+    /// Well-formed input the current state refuses: 409, 413 or 422.
+    pub fn refused(
+        status: StatusCode,
+        code: &'static str,
+        zh: impl Into<String>,
+        en: impl Into<String>,
+    ) -> Self {
+        OpError::Refused {
+            status,
+            code,
+            zh: zh.into(),
+            en: en.into(),
+        }
+    }
 }
 
 impl From<OpError> for ApiError {

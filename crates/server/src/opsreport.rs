@@ -275,10 +275,7 @@ pub fn outage(c: &Contract, i: &IncidentRecord, now: DateTime<Utc>) -> Option<Ou
     if i.severity != IncidentSeverity::Outage.code() {
         return None;
     }
-    let p = c
-        .packages
-        .iter()
-        .find(|p| i64::from(p.number.get()) == i.package_no)?;
+    let p = inc::package(c, i.package_no).ok()?;
     let view = IncidentView::new(c, i, now);
     let mut timeline = vec![(
         time(i.opened_at),
