@@ -1,5 +1,6 @@
-// Browser test: log into the console in headless Chromium (Debian's) and check that the
-// overview shows all five packages and a package page lists its items.
+// Browser test: log into the console in headless Chromium (Debian's) and check the pages:
+// the overview's five packages, a package's items, … and 运维 (live board, SLA clocks,
+// maintenance calendar, publishing a notice).
 // usage: node .ci/browser-test.mjs BASE_URL USER PASSWORD [SCREENSHOT_DIR]
 import { createRequire } from 'node:module';
 const require = createRequire(process.env.PLAYWRIGHT_CORE_DIR ? process.env.PLAYWRIGHT_CORE_DIR + '/' : import.meta.url);
@@ -122,6 +123,62 @@ try {
   const pdf = await page.request.get(`${base}/api/v1/statements/st-2026-10-p1-jypt-v1/files/pdf`);
   check(pdf.status() === 200 && pdf.headers()['content-type'] === 'application/pdf', 'the statement PDF downloads');
   if (shots) await page.screenshot({ path: `${shots}/statement.png`, fullPage: true });
+
+  // 运维: the demo monitors on the live board, October's incidents with their SLA clocks,
+  // the maintenance calendar, an incident's timeline, and a notice published through the form.
+  await page.goto(`${base}/ops`);
+  const ops = await page.textContent('main');
+  check(ops.includes('govcloud 健康检查（演示）') && ops.includes('专家库端口（演示）') &&
+    await page.locator('#monitors tbody tr').count() === 2, '运维 shows the two demo monitors on the status board');
+  // The board refreshes itself: wait for htmx to swap the live part, then see the new time.
+  const opsStamp = await page.textContent('#ops-stamp');
+  const swapped = await page.evaluate(() => new Promise((resolve) => {
+    const live = document.getElementById('live');
+    const timer = setTimeout(() => resolve(false), 12000);
+    live.addEventListener('htmx:afterSwap', () => { clearTimeout(timer); resolve(true); }, { once: true });
+  }));
+  check(swapped && opsStamp !== await page.textContent('#ops-stamp'), '运维 refreshes the board and the SLA clocks every 5 s (htmx swap)');
+  if (shots) await page.screenshot({ path: `${shots}/ops.png`, fullPage: true });
+
+  await page.goto(`${base}/ops?month=2026-10`);
+  const inc1 = page.locator('#incident-INC-000001');
+  check(await inc1.count() === 1 && (await inc1.textContent()).includes('超时') && await inc1.locator('.status.breached').count() >= 1,
+    'October shows INC-000001 with its restore clock breached (超时, in red)');
+  check(await inc1.locator('a[href="/api/v1/incidents/INC-000001/report"]').count() === 1, 'the closed outage links its outage report PDF');
+  const cal = await page.textContent('#calendar');
+  check(cal.includes('交易平台数据库版本升级（演示）') && cal.includes('交易平台安全补丁紧急修复（演示）'),
+    'the calendar of 2026-10 shows October\'s two notices');
+  check(await page.locator('#calendar td[data-date="2026-10-28"] .ntc.emergency').count() === 1 &&
+    (await page.textContent('#calendar td[data-date="2026-10-28"]')).includes('紧急变更'), 'the emergency change is marked 紧急变更 on its day');
+  check(await page.locator('#calendar td.kp[data-date="2026-10-01"]').count() === 1 &&
+    (await page.textContent('#calendar td[data-date="2026-10-01"]')).includes('十一'), 'the key period 十一 is shaded with its name');
+  check(await page.locator('#calendar thead th').first().textContent() === '周一', 'the calendar starts on Monday');
+  if (shots) await page.screenshot({ path: `${shots}/ops-2026-10.png`, fullPage: true });
+  const report = await page.request.get(`${base}/api/v1/ops/report?month=2026-10&package=1&format=xlsx`);
+  check(report.status() === 200 && (await report.body()).length > 1000, 'the monthly report of October downloads as XLSX');
+
+  await Promise.all([page.waitForURL(`${base}/ops/incidents/INC-000001`), page.click('#incident-INC-000001 a[href="/ops/incidents/INC-000001"]')]);
+  check(await page.locator('#timeline tbody tr').count() === 5 && (await page.textContent('#clocks')).includes('超时') &&
+    (await page.textContent('#outage-report')).includes('连接池'), 'an incident page shows its timeline, clocks and outage report');
+  if (shots) await page.screenshot({ path: `${shots}/ops-incident.png`, fullPage: true });
+
+  await page.goto(`${base}/ops`);
+  await page.click('#notice-panel summary');
+  const beijing = (ms) => new Date(ms + 8 * 3600e3).toISOString().slice(0, 16);
+  const title = `浏览器测试：存储扩容 ${Date.now()}`;
+  await page.fill('#notice-form input[name=title]', title);
+  await page.check('#notice-form input[name=systems][value=jypt]');
+  await page.fill('#notice-form input[name=start]', beijing(Date.now() + 25 * 3600e3));
+  await page.fill('#notice-form input[name=end]', beijing(Date.now() + 27 * 3600e3));
+  await page.fill('#notice-form textarea[name=impact]', '交易平台只读 2 小时');
+  await page.fill('#notice-form textarea[name=rollback]', '恢复扩容前快照');
+  // Whatever day this runs on: a key period then needs a reason.
+  await page.fill('#notice-form input[name=override_reason]', '浏览器测试');
+  await page.click('#notice-form button[type=submit]');
+  await page.waitForSelector('p.ok, p.error');
+  check((await page.textContent('main')).includes('已发布维护通知') && (await page.textContent('#notices')).includes(title) &&
+    (await page.textContent('#calendar')).includes(title), 'a notice 25 h ahead is published through the form and shows in the calendar');
+  if (shots) await page.screenshot({ path: `${shots}/ops-notice.png`, fullPage: true });
 
   check(errors.length === 0, `no script errors on the pages (${errors.join('; ')})`);
 } catch (e) {

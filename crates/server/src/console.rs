@@ -22,6 +22,8 @@ use crate::api::{authenticate, session_cookie};
 use crate::app::AppState;
 use crate::ops;
 
+mod operations;
+
 const HTMX: &str = include_str!("../assets/htmx-2.0.11.min.js");
 const CSS: &str = include_str!("../assets/app.css");
 
@@ -65,6 +67,20 @@ impl Templates {
                 "gateway_live.html",
                 include_str!("../templates/gateway_live.html"),
             ),
+            ("ops.html", include_str!("../templates/ops.html")),
+            ("ops_live.html", include_str!("../templates/ops_live.html")),
+            (
+                "ops_incident.html",
+                include_str!("../templates/ops_incident.html"),
+            ),
+            (
+                "ops_clocks.html",
+                include_str!("../templates/ops_clocks.html"),
+            ),
+            (
+                "ops_macros.html",
+                include_str!("../templates/ops_macros.html"),
+            ),
         ] {
             env.add_template(name, src)
                 .expect("templates are checked by tests");
@@ -75,6 +91,12 @@ impl Templates {
                 .map(|t| crate::shanghai_time(t.with_timezone(&chrono::Utc)))
                 .unwrap_or(s)
         });
+        // Seconds as h:mm:ss (mm:ss under an hour), the sign dropped: the template says
+        // 剩余 or 已超.
+        env.add_filter("hms", |s: i64| {
+            govcloud_domain::ops::format_seconds(s.abs())
+        });
+        env.add_filter("minutes_zh", |m: u32| minutes_zh(m));
         Self { env }
     }
 
@@ -128,6 +150,7 @@ pub fn routes() -> Router<AppState> {
         .route("/gateway", get(gateway_page))
         .route("/gateway/live", get(gateway_live))
         .route("/gateway/nodes", post(gateway_nodes))
+        .merge(operations::routes())
         .route(
             "/assets/htmx.min.js",
             get(|| async { asset(HTMX, "text/javascript; charset=utf-8") }),

@@ -19,7 +19,7 @@ use govcloud_domain::ops::{ClockStatus, IncidentSeverity};
 use govcloud_domain::role::Role;
 use govcloud_store::{
     ChannelRecord, DeliveryRecord, IncidentClosing, IncidentFilter, IncidentRecord,
-    KeyPeriodRecord, MonitorRecord, NoticeRecord,
+    KeyPeriodRecord, MonitorRecord, NoticeRecord, User,
 };
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -174,9 +174,20 @@ pub async fn create_monitor(
     caller: Auth<Operators>,
     ApiJson(req): ApiJson<CreateMonitor>,
 ) -> ApiResult<(StatusCode, Json<MonitorDto>)> {
-    let (_, c) = contract(&state).await?;
+    let m = add_monitor(&state, &caller.user, req).await?;
+    Ok((StatusCode::CREATED, Json(m)))
+}
+
+/// What `POST /monitors` does, for the API and the console; the caller is one of
+/// [`Operators`].
+pub async fn add_monitor(
+    state: &AppState,
+    user: &User,
+    req: CreateMonitor,
+) -> ApiResult<MonitorDto> {
+    let (_, c) = contract(state).await?;
     let m = monitors::add(
-        state.ctx(caller.user.name.as_str()),
+        state.ctx(user.name.as_str()),
         &c,
         monitors::NewMonitor {
             name: req.name.as_deref(),
@@ -198,7 +209,7 @@ pub async fn create_monitor(
         },
     )
     .await?;
-    Ok((StatusCode::CREATED, Json(monitor_dto(Some(&c), &m))))
+    Ok(monitor_dto(Some(&c), &m))
 }
 
 #[derive(Serialize, ToSchema)]
@@ -260,7 +271,19 @@ pub async fn switch_monitor(
     ApiPath(id): ApiPath<String>,
     ApiJson(req): ApiJson<MonitorSwitch>,
 ) -> ApiResult<Json<MonitorDto>> {
-    let cx = state.ctx(caller.user.name.as_str());
+    Ok(Json(
+        set_monitor_enabled(&state, &caller.user, &id, req).await?,
+    ))
+}
+
+/// What `POST /monitors/{id}/enabled` does; the caller is one of [`Operators`].
+pub async fn set_monitor_enabled(
+    state: &AppState,
+    user: &User,
+    id: &str,
+    req: MonitorSwitch,
+) -> ApiResult<MonitorDto> {
+    let cx = state.ctx(user.name.as_str());
     let action = if req.enabled {
         "monitor.enable"
     } else {
@@ -268,15 +291,11 @@ pub async fn switch_monitor(
     };
     let m = state
         .store
-        .set_monitor_enabled(
-            &id,
-            req.enabled,
-            cx.event(action, &id, serde_json::json!({})),
-        )
+        .set_monitor_enabled(id, req.enabled, cx.event(action, id, serde_json::json!({})))
         .await?
         .ok_or_else(|| ApiError::not_found("监控项", "monitor"))?;
     let c = state.contract().await?;
-    Ok(Json(monitor_dto(c.as_ref().map(|x| x.1.as_ref()), &m)))
+    Ok(monitor_dto(c.as_ref().map(|x| x.1.as_ref()), &m))
 }
 
 // ---------------------------------------------------------------- incidents
@@ -482,15 +501,26 @@ pub async fn open_incident(
     caller: Auth<Reporters>,
     ApiJson(req): ApiJson<OpenIncident>,
 ) -> ApiResult<(StatusCode, Json<IncidentDto>)> {
+    let i = report_incident(&state, &caller.user, req).await?;
+    Ok((StatusCode::CREATED, Json(i)))
+}
+
+/// What `POST /incidents` does, for the API and the console; the caller is one of
+/// [`Reporters`].
+pub async fn report_incident(
+    state: &AppState,
+    user: &User,
+    req: OpenIncident,
+) -> ApiResult<IncidentDto> {
     let opened_at = parse_time("opened_at", req.opened_at.as_deref())?;
-    let (stored, c) = contract(&state).await?;
-    let default_source = if caller.user.role == Role::Purchaser {
+    let (stored, c) = contract(state).await?;
+    let default_source = if user.role == Role::Purchaser {
         "purchaser"
     } else {
         "hotline"
     };
     let i = inc::open(
-        state.ctx(caller.user.name.as_str()),
+        state.ctx(user.name.as_str()),
         &stored.id,
         &c,
         inc::NewIncident {
@@ -505,7 +535,7 @@ pub async fn open_incident(
     )
     .await?;
     state.deliveries.notify_one();
-    Ok((StatusCode::CREATED, Json(incident_dto(&c, &i, state.now()))))
+    Ok(incident_dto(&c, &i, state.now()))
 }
 
 /// An incident with its timeline and its SLA clocks now.
@@ -551,7 +581,19 @@ pub async fn add_event(
     ApiPath(id): ApiPath<String>,
     ApiJson(req): ApiJson<AddEvent>,
 ) -> ApiResult<(StatusCode, Json<IncidentDto>)> {
-    if caller.user.role == Role::Purchaser && req.kind != "onsite_requested" {
+    let i = record_event(&state, &caller.user, &id, req).await?;
+    Ok((StatusCode::CREATED, Json(i)))
+}
+
+/// What `POST /incidents/{id}/events` does, for the API and the console; the caller is one
+/// of [`Reporters`] (the purchaser only `onsite_requested`).
+pub async fn record_event(
+    state: &AppState,
+    user: &User,
+    id: &str,
+    req: AddEvent,
+) -> ApiResult<IncidentDto> {
+    if user.role == Role::Purchaser && req.kind != "onsite_requested" {
         return Err(ApiError::new(
             StatusCode::FORBIDDEN,
             "forbidden",
@@ -560,16 +602,16 @@ pub async fn add_event(
         ));
     }
     let at = parse_time("at", req.at.as_deref())?;
-    let (_, c) = contract(&state).await?;
+    let (_, c) = contract(state).await?;
     let closing = (req.kind == "closed").then(|| IncidentClosing {
         cause: req.cause.unwrap_or_default().trim().to_owned(),
         impact: req.impact.unwrap_or_default().trim().to_owned(),
         actions: req.actions.unwrap_or_default().trim().to_owned(),
     });
     let i = inc::add_event(
-        state.ctx(caller.user.name.as_str()),
+        state.ctx(user.name.as_str()),
         &c,
-        &id,
+        id,
         inc::NewEvent {
             kind: &req.kind,
             at,
@@ -579,7 +621,7 @@ pub async fn add_event(
     )
     .await?;
     state.deliveries.notify_one();
-    Ok((StatusCode::CREATED, Json(incident_dto(&c, &i, state.now()))))
+    Ok(incident_dto(&c, &i, state.now()))
 }
 
 // ---------------------------------------------------------------- notices
@@ -688,11 +730,18 @@ pub async fn publish_notice(
     caller: Auth<Operators>,
     ApiJson(req): ApiJson<PublishNotice>,
 ) -> ApiResult<(StatusCode, Json<NoticeDto>)> {
+    let n = announce(&state, &caller.user, req).await?;
+    Ok((StatusCode::CREATED, Json(n)))
+}
+
+/// What `POST /notices` does, for the API and the console; the caller is one of
+/// [`Operators`].
+pub async fn announce(state: &AppState, user: &User, req: PublishNotice) -> ApiResult<NoticeDto> {
     let start = parse_time("start", Some(&req.start))?.expect("given");
     let end = parse_time("end", Some(&req.end))?.expect("given");
-    let (stored, c) = contract(&state).await?;
+    let (stored, c) = contract(state).await?;
     let n = inc::publish_notice(
-        state.ctx(caller.user.name.as_str()),
+        state.ctx(user.name.as_str()),
         &stored.id,
         &c,
         inc::NewNotice {
@@ -709,7 +758,7 @@ pub async fn publish_notice(
     )
     .await?;
     state.deliveries.notify_one();
-    Ok((StatusCode::CREATED, Json(notice_dto(&c, &n))))
+    Ok(notice_dto(&c, &n))
 }
 
 /// Cancel a notice (it stays listed as cancelled). 409 `already_cancelled`.
@@ -720,9 +769,14 @@ pub async fn cancel_notice(
     caller: Auth<Operators>,
     ApiPath(id): ApiPath<String>,
 ) -> ApiResult<Json<NoticeDto>> {
-    let (_, c) = contract(&state).await?;
-    let n = inc::cancel_notice(state.ctx(caller.user.name.as_str()), &id).await?;
-    Ok(Json(notice_dto(&c, &n)))
+    Ok(Json(withdraw_notice(&state, &caller.user, &id).await?))
+}
+
+/// What `POST /notices/{id}/cancel` does; the caller is one of [`Operators`].
+pub async fn withdraw_notice(state: &AppState, user: &User, id: &str) -> ApiResult<NoticeDto> {
+    let (_, c) = contract(state).await?;
+    let n = inc::cancel_notice(state.ctx(user.name.as_str()), id).await?;
+    Ok(notice_dto(&c, &n))
 }
 
 // ---------------------------------------------------------------- key periods
@@ -736,7 +790,7 @@ pub struct KeyPeriodDto {
     pub created_by: String,
 }
 
-fn key_period_dto(k: &KeyPeriodRecord) -> KeyPeriodDto {
+pub fn key_period_dto(k: &KeyPeriodRecord) -> KeyPeriodDto {
     KeyPeriodDto {
         id: k.id,
         name: k.name.clone(),
@@ -775,11 +829,20 @@ pub async fn add_key_period(
     caller: Auth<Reporters>,
     ApiJson(req): ApiJson<AddKeyPeriod>,
 ) -> ApiResult<(StatusCode, Json<KeyPeriodDto>)> {
+    let k = keep_key_period(&state, &caller.user, req).await?;
+    Ok((StatusCode::CREATED, Json(k)))
+}
+
+/// What `POST /key-periods` does; the caller is one of [`Reporters`].
+pub async fn keep_key_period(
+    state: &AppState,
+    user: &User,
+    req: AddKeyPeriod,
+) -> ApiResult<KeyPeriodDto> {
     let first = parse_date("first_day", &req.first_day)?;
     let last = parse_date("last_day", &req.last_day)?;
-    let k =
-        inc::add_key_period(state.ctx(caller.user.name.as_str()), &req.name, first, last).await?;
-    Ok((StatusCode::CREATED, Json(key_period_dto(&k))))
+    let k = inc::add_key_period(state.ctx(user.name.as_str()), &req.name, first, last).await?;
+    Ok(key_period_dto(&k))
 }
 
 /// Remove a key period.
@@ -790,7 +853,13 @@ pub async fn remove_key_period(
     caller: Auth<Reporters>,
     ApiPath(id): ApiPath<i64>,
 ) -> ApiResult<StatusCode> {
-    let cx = state.ctx(caller.user.name.as_str());
+    drop_key_period(&state, &caller.user, id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// What `DELETE /key-periods/{id}` does; the caller is one of [`Reporters`].
+pub async fn drop_key_period(state: &AppState, user: &User, id: i64) -> ApiResult<()> {
+    let cx = state.ctx(user.name.as_str());
     let removed = state
         .store
         .remove_key_period(
@@ -799,7 +868,7 @@ pub async fn remove_key_period(
         )
         .await?;
     if removed {
-        Ok(StatusCode::NO_CONTENT)
+        Ok(())
     } else {
         Err(ApiError::not_found("重点时期", "key period"))
     }
@@ -817,7 +886,7 @@ pub struct ChannelDto {
     pub created_at: String,
 }
 
-fn channel_dto(c: &ChannelRecord) -> ChannelDto {
+pub fn channel_dto(c: &ChannelRecord) -> ChannelDto {
     ChannelDto {
         id: c.id.clone(),
         kind: c.kind.clone(),
@@ -863,20 +932,27 @@ pub async fn add_channel(
     caller: Auth<Operators>,
     ApiJson(req): ApiJson<AddChannel>,
 ) -> ApiResult<(StatusCode, Json<NewChannelDto>)> {
+    let c = open_channel(&state, &caller.user, req).await?;
+    Ok((StatusCode::CREATED, Json(c)))
+}
+
+/// What `POST /channels` does; the caller is one of [`Operators`].
+pub async fn open_channel(
+    state: &AppState,
+    user: &User,
+    req: AddChannel,
+) -> ApiResult<NewChannelDto> {
     let (c, secret) = crate::notify::add_channel(
-        state.ctx(caller.user.name.as_str()),
+        state.ctx(user.name.as_str()),
         &state.crypto,
         &req.kind,
         &req.target,
     )
     .await?;
-    Ok((
-        StatusCode::CREATED,
-        Json(NewChannelDto {
-            channel: channel_dto(&c),
-            secret,
-        }),
-    ))
+    Ok(NewChannelDto {
+        channel: channel_dto(&c),
+        secret,
+    })
 }
 
 /// Remove a channel; its deliveries stay in the log.
@@ -887,13 +963,19 @@ pub async fn remove_channel(
     caller: Auth<Operators>,
     ApiPath(id): ApiPath<String>,
 ) -> ApiResult<StatusCode> {
-    let cx = state.ctx(caller.user.name.as_str());
+    close_channel(&state, &caller.user, &id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// What `DELETE /channels/{id}` does; the caller is one of [`Operators`].
+pub async fn close_channel(state: &AppState, user: &User, id: &str) -> ApiResult<()> {
+    let cx = state.ctx(user.name.as_str());
     if state
         .store
-        .remove_channel(&id, cx.event("channel.remove", &id, serde_json::json!({})))
+        .remove_channel(id, cx.event("channel.remove", id, serde_json::json!({})))
         .await?
     {
-        Ok(StatusCode::NO_CONTENT)
+        Ok(())
     } else {
         Err(ApiError::not_found("通知渠道", "channel"))
     }
@@ -914,7 +996,7 @@ pub struct DeliveryDto {
     pub sent_at: Option<String>,
 }
 
-fn delivery_dto(d: &DeliveryRecord) -> DeliveryDto {
+pub fn delivery_dto(d: &DeliveryRecord) -> DeliveryDto {
     DeliveryDto {
         id: d.id,
         channel: d.channel_id.clone(),
