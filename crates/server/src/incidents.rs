@@ -699,6 +699,19 @@ pub async fn add_key_period(
         })
 }
 
+/// Remove a key period (404 when there is none).
+pub async fn remove_key_period(cx: Ctx<'_>, id: i64) -> Result<(), OpError> {
+    let ev = cx.event("key_period.remove", &id.to_string(), json!({}));
+    if cx.store.remove_key_period(id, ev).await? {
+        Ok(())
+    } else {
+        Err(OpError::Api(Box::new(crate::error::ApiError::not_found(
+            "重点时期",
+            "key period",
+        ))))
+    }
+}
+
 /// The key periods shipped with govcloud (`catalog/key-periods.toml`), added when a contract
 /// is loaded into a store that has none; editable afterwards.
 pub const KEY_PERIODS: &str = include_str!("../../../catalog/key-periods.toml");

@@ -188,6 +188,19 @@ pub async fn add_channel(
     Ok((rec, secret))
 }
 
+/// Remove a channel (404 when there is none); its deliveries stay in the log.
+pub async fn remove_channel(cx: Ctx<'_>, id: &str) -> Result<(), OpError> {
+    let ev = cx.event("channel.remove", id, json!({}));
+    if cx.store.remove_channel(id, ev).await? {
+        Ok(())
+    } else {
+        Err(OpError::Api(Box::new(crate::error::ApiError::not_found(
+            "通知渠道",
+            "channel",
+        ))))
+    }
+}
+
 /// HMAC-SM3 of `timestamp.body` under the channel's wrapped secret, as lowercase hex.
 pub fn sign(
     crypto: &crate::crypto::CryptoService,

@@ -55,6 +55,20 @@ pub fn month_window(m: &str) -> ApiResult<(DateTime<Utc>, DateTime<Utc>)> {
     Ok(govcloud_domain::rating::month_bounds(y, mo).expect("parse_month checked it"))
 }
 
+/// The bounds of a list query: from (inclusive) and to (exclusive), each optional.
+pub type Bounds = (Option<DateTime<Utc>>, Option<DateTime<Utc>>);
+
+/// [`month_window`] of an optional month, as the bounds of a list query.
+pub fn optional_window(m: Option<&str>) -> ApiResult<Bounds> {
+    Ok(match m {
+        Some(m) => {
+            let (a, b) = month_window(m)?;
+            (Some(a), Some(b))
+        }
+        None => (None, None),
+    })
+}
+
 // ---------------------------------------------------------------- monitors
 
 #[derive(Serialize, ToSchema)]
@@ -452,13 +466,7 @@ pub async fn list_incidents(
     ApiQuery(q): ApiQuery<IncidentQuery>,
 ) -> ApiResult<Json<Vec<IncidentDto>>> {
     let (stored, c) = contract(&state).await?;
-    let (from, to) = match &q.month {
-        Some(m) => {
-            let (a, b) = month_window(m)?;
-            (Some(a), Some(b))
-        }
-        None => (None, None),
-    };
+    let (from, to) = optional_window(q.month.as_deref())?;
     let list = state
         .store
         .incidents(
@@ -690,13 +698,7 @@ pub async fn list_notices(
     ApiQuery(q): ApiQuery<NoticeQuery>,
 ) -> ApiResult<Json<Vec<NoticeDto>>> {
     let (stored, c) = contract(&state).await?;
-    let (from, to) = match &q.month {
-        Some(m) => {
-            let (a, b) = month_window(m)?;
-            (Some(a), Some(b))
-        }
-        None => (None, None),
-    };
+    let (from, to) = optional_window(q.month.as_deref())?;
     let list = state.store.notices(&stored.id, from, to).await?;
     Ok(Json(list.iter().map(|n| notice_dto(&c, n)).collect()))
 }
@@ -859,19 +861,7 @@ pub async fn remove_key_period(
 
 /// What `DELETE /key-periods/{id}` does; the caller is one of [`Reporters`].
 pub async fn drop_key_period(state: &AppState, user: &User, id: i64) -> ApiResult<()> {
-    let cx = state.ctx(user.name.as_str());
-    let removed = state
-        .store
-        .remove_key_period(
-            id,
-            cx.event("key_period.remove", &id.to_string(), serde_json::json!({})),
-        )
-        .await?;
-    if removed {
-        Ok(())
-    } else {
-        Err(ApiError::not_found("重点时期", "key period"))
-    }
+    Ok(inc::remove_key_period(state.ctx(user.name.as_str()), id).await?)
 }
 
 // ---------------------------------------------------------------- notifications
@@ -969,16 +959,7 @@ pub async fn remove_channel(
 
 /// What `DELETE /channels/{id}` does; the caller is one of [`Operators`].
 pub async fn close_channel(state: &AppState, user: &User, id: &str) -> ApiResult<()> {
-    let cx = state.ctx(user.name.as_str());
-    if state
-        .store
-        .remove_channel(id, cx.event("channel.remove", id, serde_json::json!({})))
-        .await?
-    {
-        Ok(())
-    } else {
-        Err(ApiError::not_found("通知渠道", "channel"))
-    }
+    Ok(crate::notify::remove_channel(state.ctx(user.name.as_str()), id).await?)
 }
 
 #[derive(Serialize, ToSchema)]

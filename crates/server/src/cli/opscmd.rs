@@ -364,13 +364,7 @@ pub async fn incident_cmd(cli: &Cli, cmd: &IncidentCmd, fmt: Format) -> Result<(
             package,
             month,
         } => {
-            let (from, to) = match month {
-                Some(m) => {
-                    let (a, b) = dto::month_window(m).map_err(super::api_err)?;
-                    (Some(a), Some(b))
-                }
-                None => (None, None),
-            };
+            let (from, to) = dto::optional_window(month.as_deref()).map_err(super::api_err)?;
             let list: Vec<_> = store
                 .incidents(
                     &stored.id,
@@ -543,13 +537,7 @@ pub async fn notice_cmd(cli: &Cli, cmd: &NoticeCmd, fmt: Format) -> Result<()> {
     let (stored, c) = loaded_contract(store.as_ref()).await?;
     match cmd {
         NoticeCmd::List { month } => {
-            let (from, to) = match month {
-                Some(m) => {
-                    let (a, b) = dto::month_window(m).map_err(super::api_err)?;
-                    (Some(a), Some(b))
-                }
-                None => (None, None),
-            };
+            let (from, to) = dto::optional_window(month.as_deref()).map_err(super::api_err)?;
             let list: Vec<_> = store
                 .notices(&stored.id, from, to)
                 .await?
@@ -644,13 +632,14 @@ pub async fn key_period_cmd(cli: &Cli, cmd: &KeyPeriodCmd, fmt: Format) -> Resul
     let cx = now_ctx(store.as_ref(), &who);
     match cmd {
         KeyPeriodCmd::List => {
-            let list = store.key_periods().await?;
-            let json: Vec<_> = list
+            let list: Vec<_> = store
+                .key_periods()
+                .await?
                 .iter()
-                .map(|k| serde_json::json!({"id": k.id, "name": k.name, "first_day": k.first_day.to_string(), "last_day": k.last_day.to_string()}))
+                .map(dto::key_period_dto)
                 .collect();
             if fmt == Format::Json {
-                return print_json(&json);
+                return print_json(&list);
             }
             let rows: Vec<Vec<String>> = list
                 .iter()
@@ -658,8 +647,8 @@ pub async fn key_period_cmd(cli: &Cli, cmd: &KeyPeriodCmd, fmt: Format) -> Resul
                     vec![
                         k.id.to_string(),
                         k.name.clone(),
-                        k.first_day.to_string(),
-                        k.last_day.to_string(),
+                        k.first_day.clone(),
+                        k.last_day.clone(),
                     ]
                 })
                 .collect();
@@ -669,25 +658,18 @@ pub async fn key_period_cmd(cli: &Cli, cmd: &KeyPeriodCmd, fmt: Format) -> Resul
             let k = inc::add_key_period(cx, name, *first, *last)
                 .await
                 .map_err(op_err)?;
+            let d = dto::key_period_dto(&k);
             done(
                 fmt,
-                &serde_json::json!({"id": k.id, "name": k.name, "first_day": k.first_day.to_string(), "last_day": k.last_day.to_string()}),
+                &serde_json::to_value(&d)?,
                 &format!(
                     "已添加重点时期 {}：{} 至 {}",
-                    k.name, k.first_day, k.last_day
+                    d.name, d.first_day, d.last_day
                 ),
             )?;
         }
         KeyPeriodCmd::Remove { id } => {
-            let removed = store
-                .remove_key_period(
-                    *id,
-                    cx.event("key_period.remove", &id.to_string(), serde_json::json!({})),
-                )
-                .await?;
-            if !removed {
-                return Err(anyhow!("没有重点时期 {id} / no key period {id}"));
-            }
+            inc::remove_key_period(cx, *id).await.map_err(op_err)?;
             done(
                 fmt,
                 &serde_json::json!({"removed": id}),
@@ -704,13 +686,14 @@ pub async fn channel_cmd(cli: &Cli, cmd: &ChannelCmd, fmt: Format) -> Result<()>
     let cx = now_ctx(store.as_ref(), &who);
     match cmd {
         ChannelCmd::List => {
-            let list = store.channels().await?;
-            let json: Vec<_> = list
+            let list: Vec<_> = store
+                .channels()
+                .await?
                 .iter()
-                .map(|c| serde_json::json!({"id": c.id, "kind": c.kind, "target": c.target}))
+                .map(dto::channel_dto)
                 .collect();
             if fmt == Format::Json {
-                return print_json(&json);
+                return print_json(&list);
             }
             let rows: Vec<Vec<String>> = list
                 .iter()
@@ -730,19 +713,16 @@ pub async fn channel_cmd(cli: &Cli, cmd: &ChannelCmd, fmt: Format) -> Result<()>
                 ),
                 None => format!("已添加通知渠道 {}（{}）", c.id, c.target),
             };
-            done(
-                fmt,
-                &serde_json::json!({"id": c.id, "kind": c.kind, "target": c.target, "secret": secret}),
-                &text,
-            )?;
+            let d = dto::NewChannelDto {
+                channel: dto::channel_dto(&c),
+                secret,
+            };
+            done(fmt, &serde_json::to_value(&d)?, &text)?;
         }
         ChannelCmd::Remove { id } => {
-            let removed = store
-                .remove_channel(id, cx.event("channel.remove", id, serde_json::json!({})))
-                .await?;
-            if !removed {
-                return Err(anyhow!("没有通知渠道 {id} / no channel {id}"));
-            }
+            crate::notify::remove_channel(cx, id)
+                .await
+                .map_err(op_err)?;
             done(
                 fmt,
                 &serde_json::json!({"removed": id}),
