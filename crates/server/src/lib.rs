@@ -42,6 +42,22 @@ pub fn install_crypto_provider() {
     });
 }
 
+/// A time people typed in Beijing wall-clock time: `2026-12-01 08:30`, with seconds, or with
+/// a `T` as a browser's `datetime-local` sends it.
+pub fn parse_beijing(s: &str) -> Option<chrono::DateTime<chrono::Utc>> {
+    use chrono::TimeZone;
+    [
+        "%Y-%m-%d %H:%M",
+        "%Y-%m-%d %H:%M:%S",
+        "%Y-%m-%dT%H:%M",
+        "%Y-%m-%dT%H:%M:%S",
+    ]
+    .iter()
+    .find_map(|f| chrono::NaiveDateTime::parse_from_str(s.trim(), f).ok())
+    .and_then(|n| chrono_tz::Asia::Shanghai.from_local_datetime(&n).single())
+    .map(|t| t.with_timezone(&chrono::Utc))
+}
+
 /// The month `YYYY-MM` (Asia/Shanghai) a time falls in: the key of every monthly counter.
 pub fn shanghai_month(t: chrono::DateTime<chrono::Utc>) -> String {
     t.with_timezone(&chrono_tz::Asia::Shanghai)
@@ -59,4 +75,27 @@ pub fn shanghai_time(t: chrono::DateTime<chrono::Utc>) -> String {
 /// Today's date in Beijing (Asia/Shanghai): the `today` of payment due dates.
 pub fn shanghai_date(t: chrono::DateTime<chrono::Utc>) -> chrono::NaiveDate {
     t.with_timezone(&chrono_tz::Asia::Shanghai).date_naive()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn beijing_times_are_eight_hours_ahead() {
+        let want = "2026-11-30T16:30:00Z";
+        for s in [
+            "2026-12-01 00:30",
+            "2026-12-01 00:30:00",
+            "2026-12-01T00:30",
+            " 2026-12-01T00:30:00 ",
+        ] {
+            assert_eq!(
+                super::parse_beijing(s).map(crate::api::utc).as_deref(),
+                Some(want),
+                "{s}"
+            );
+        }
+        for s in ["", "2026-12-01", "tomorrow", "2026-13-01 00:00"] {
+            assert_eq!(super::parse_beijing(s), None, "{s}");
+        }
+    }
 }

@@ -3,7 +3,7 @@
 //! and sent by a running server's scheduler).
 
 use anyhow::{anyhow, Result};
-use chrono::{DateTime, NaiveDateTime, TimeZone, Utc};
+use chrono::{DateTime, Utc};
 use clap::Subcommand;
 use std::path::PathBuf;
 
@@ -200,12 +200,8 @@ fn parse_time(flag: &str, s: &str) -> Result<DateTime<Utc>> {
     if let Ok(t) = DateTime::parse_from_rfc3339(s.trim()) {
         return Ok(t.with_timezone(&Utc));
     }
-    for f in ["%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M"] {
-        if let Ok(n) = NaiveDateTime::parse_from_str(s.trim(), f) {
-            if let Some(t) = chrono_tz::Asia::Shanghai.from_local_datetime(&n).single() {
-                return Ok(t.with_timezone(&Utc));
-            }
-        }
+    if let Some(t) = crate::parse_beijing(s) {
+        return Ok(t);
     }
     Err(anyhow!(
         "{flag} 应为北京时间“2026-12-01 08:30”或 RFC 3339 / {flag} {s:?} is neither \"2026-12-01 08:30\" (Beijing) nor RFC 3339"

@@ -15,7 +15,7 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use axum::routing::{get, post};
 use axum::{Form, Router};
-use chrono::{DateTime, Datelike, Days, NaiveDate, NaiveDateTime, TimeZone, Utc};
+use chrono::{DateTime, Datelike, Days, NaiveDate, Utc};
 use chrono_tz::Asia::Shanghai;
 use govcloud_domain::ops::{EventKind, IncidentSeverity};
 use govcloud_domain::role::Role;
@@ -72,19 +72,7 @@ fn shift_month(m: &str, by: i32) -> String {
 /// does not look like one goes to the API as it is, whose parser says what is wrong.
 fn beijing(s: &str) -> Option<String> {
     let s = s.trim();
-    if s.is_empty() {
-        return None;
-    }
-    [
-        "%Y-%m-%dT%H:%M",
-        "%Y-%m-%dT%H:%M:%S",
-        "%Y-%m-%d %H:%M",
-        "%Y-%m-%d %H:%M:%S",
-    ]
-    .iter()
-    .find_map(|f| NaiveDateTime::parse_from_str(s, f).ok())
-    .map(|t| format!("{}+08:00", t.format("%Y-%m-%dT%H:%M:%S")))
-    .or_else(|| Some(s.to_owned()))
+    (!s.is_empty()).then(|| crate::parse_beijing(s).map_or_else(|| s.to_owned(), crate::api::utc))
 }
 
 fn opt(s: &str) -> Option<String> {
@@ -94,15 +82,6 @@ fn opt(s: &str) -> Option<String> {
 
 fn fields(form: FormResult) -> Fields {
     form.map(|Form(f)| f).unwrap_or_default()
-}
-
-/// Midnight of a day in Beijing.
-fn midnight(d: NaiveDate) -> DateTime<Utc> {
-    Shanghai
-        .from_local_datetime(&d.and_hms_opt(0, 0, 0).expect("midnight"))
-        .earliest()
-        .expect("Beijing has no gaps")
-        .with_timezone(&Utc)
 }
 
 fn hm(t: DateTime<Utc>) -> String {
@@ -138,7 +117,7 @@ fn calendar(
         .map(|week| {
             week.iter()
                 .map(|&d| {
-                    let (a, b) = (midnight(d), midnight(d + Days::new(1)));
+                    let (a, b) = (govcloud_domain::ops::beijing_midnight(d), govcloud_domain::ops::beijing_midnight(d + Days::new(1)));
                     let names: Vec<&str> = kps
                         .iter()
                         .filter(|k| k.first_day <= d && d <= k.last_day)
@@ -326,8 +305,8 @@ async fn render(state: &AppState, user: &User, month: Option<&str>, out: Outcome
             .store
             .notices(
                 &stored.id,
-                Some(midnight(first)),
-                Some(midnight(last + Days::new(1))),
+                Some(govcloud_domain::ops::beijing_midnight(first)),
+                Some(govcloud_domain::ops::beijing_midnight(last + Days::new(1))),
             )
             .await?;
         let kps = state.store.key_periods().await?;
