@@ -271,16 +271,13 @@ pub fn clocks(
         .collect()
 }
 
-/// `h:mm:ss` (or `mm:ss` under an hour) for people.
+/// `h:mm:ss` for people, always with the hours (`0:30:01`), so that a time is never read
+/// as a time of day.
 pub fn format_seconds(s: i64) -> String {
     let sign = if s < 0 { "-" } else { "" };
     let s = s.unsigned_abs();
     let (h, m, sec) = (s / 3600, s / 60 % 60, s % 60);
-    if h > 0 {
-        format!("{sign}{h}:{m:02}:{sec:02}")
-    } else {
-        format!("{sign}{m:02}:{sec:02}")
-    }
+    format!("{sign}{h}:{m:02}:{sec:02}")
 }
 
 /// The order events must respect: an incident is not closed twice, nothing follows closing,
@@ -667,7 +664,7 @@ mod tests {
                 events: vec![ev(Responded, "2026-10-20 10:30:00")],
                 now: "2026-10-20 12:00:00",
                 clock: Clock::Respond,
-                elapsed: "30:00",
+                elapsed: "0:30:00",
                 state: Met,
             },
             Case {
@@ -678,7 +675,7 @@ mod tests {
                 events: vec![ev(Responded, "2026-10-20 10:30:01")],
                 now: "2026-10-20 12:00:00",
                 clock: Clock::Respond,
-                elapsed: "30:01",
+                elapsed: "0:30:01",
                 state: Breached,
             },
             Case {
@@ -689,7 +686,7 @@ mod tests {
                 events: vec![],
                 now: "2026-10-20 10:30:00",
                 clock: Clock::Respond,
-                elapsed: "30:00",
+                elapsed: "0:30:00",
                 state: Running,
             },
             Case {
@@ -700,7 +697,7 @@ mod tests {
                 events: vec![],
                 now: "2026-10-20 10:30:01",
                 clock: Clock::Respond,
-                elapsed: "30:01",
+                elapsed: "0:30:01",
                 state: Breached,
             },
             Case {
@@ -744,7 +741,7 @@ mod tests {
                 events: vec![ev(Restored, "2026-10-20 10:20:00")],
                 now: "2026-10-20 12:00:00",
                 clock: Clock::Respond,
-                elapsed: "20:00",
+                elapsed: "0:20:00",
                 state: Met,
             },
             Case {
@@ -755,7 +752,7 @@ mod tests {
                 events: vec![ev(Closed, "2026-10-20 10:45:00")],
                 now: "2026-10-20 12:00:00",
                 clock: Clock::Respond,
-                elapsed: "45:00",
+                elapsed: "0:45:00",
                 state: Breached,
             },
             Case {
@@ -777,7 +774,7 @@ mod tests {
                 events: vec![],
                 now: "2026-10-20 18:00:00",
                 clock: Clock::Onsite,
-                elapsed: "00:00",
+                elapsed: "0:00:00",
                 state: NotStarted,
             },
             Case {
@@ -802,7 +799,7 @@ mod tests {
                 events: vec![ev(Responded, "2026-10-20 10:05:00")],
                 now: "2026-10-20 18:00:00",
                 clock: Clock::Respond,
-                elapsed: "05:00",
+                elapsed: "0:05:00",
                 state: Met,
             },
             Case {
@@ -813,7 +810,7 @@ mod tests {
                 events: vec![ev(Located, "2026-10-20 10:30:01")],
                 now: "2026-10-20 18:00:00",
                 clock: Clock::Locate,
-                elapsed: "30:01",
+                elapsed: "0:30:01",
                 state: Breached,
             },
             Case {
@@ -838,7 +835,7 @@ mod tests {
                 ],
                 now: "2026-10-20 18:00:00",
                 clock: Clock::Respond,
-                elapsed: "59:59",
+                elapsed: "0:59:59",
                 state: Met,
             },
         ]);
