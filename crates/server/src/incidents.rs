@@ -514,7 +514,7 @@ pub async fn publish_notice(
         NoticeError::TooLate { minutes_ahead } => refused(
             "notice_too_late",
             format!(
-                "维护通知须至少提前 24 小时发布（距开始仅 {} 小时 {} 分钟）；确属紧急变更请标记 emergency 并填写原因",
+                "维护通知须至少提前 24 小时发布（距开始仅 {} 小时 {} 分钟）；确属紧急变更的，请按紧急变更发布并填写原因",
                 minutes_ahead / 60,
                 minutes_ahead % 60
             ),

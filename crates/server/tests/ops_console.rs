@@ -488,6 +488,35 @@ async fn incidents_monitors_and_channels_through_the_forms() {
     .await;
     assert_eq!(st, StatusCode::BAD_REQUEST);
     assert!(html.contains("检测间隔应为整数"), "{html}");
+    // A private CA that is not PEM is the API's 400; nothing is added.
+    let (st, html) = submit(
+        &app,
+        &operator,
+        "/ops/monitors",
+        &[
+            ("kind", "tls"),
+            ("target", "127.0.0.1:9"),
+            ("target_system", "3/zjk"),
+            ("ca_pem", "not a certificate"),
+        ],
+    )
+    .await;
+    assert_eq!(st, StatusCode::BAD_REQUEST);
+    assert!(html.contains("ca_pem 不是有效的 PEM 证书"), "{html}");
+    let (st, html) = submit(
+        &app,
+        &operator,
+        "/ops/monitors",
+        &[
+            ("kind", "tls"),
+            ("target", "127.0.0.1:9"),
+            ("target_system", "3/zjk"),
+            ("name", "专家库证书"),
+            ("tls_min_days", "30"),
+        ],
+    )
+    .await;
+    assert_eq!(st, StatusCode::OK, "{html}");
     let monitors: Vec<Value> = app
         .as_role(Method::GET, "/api/v1/monitors", "auditor")
         .send()
@@ -496,6 +525,9 @@ async fn incidents_monitors_and_channels_through_the_forms() {
         .json()
         .await
         .unwrap();
+    let tls = monitors.iter().find(|m| m["name"] == "专家库证书").unwrap();
+    assert_eq!(tls["tls_min_days"], 30);
+    assert_eq!(monitors.len(), 2);
     let (st, html) = submit(
         &app,
         &operator,

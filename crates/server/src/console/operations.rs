@@ -530,12 +530,15 @@ async fn add_monitor(State(state): State<AppState>, parts: Parts, form: FormResu
             num("timeout_seconds", "超时")?,
             num("retries", "重试次数")?,
             num("expect_status", "期望状态码")?,
+            num("max_latency_ms", "最长响应时间")?,
+            num("tls_min_days", "证书至少剩余天数")?,
         ))
     })();
-    let (interval_seconds, timeout_seconds, retries, expect_status) = match numbers {
-        Ok(n) => n,
-        Err(e) => return respond(&state, &user, "monitor", f, Err(e)).await,
-    };
+    let (interval_seconds, timeout_seconds, retries, expect_status, max_latency_ms, tls_min_days) =
+        match numbers {
+            Ok(n) => n,
+            Err(e) => return respond(&state, &user, "monitor", f, Err(e)).await,
+        };
     let expect_status = match expect_status.map(u16::try_from).transpose() {
         Ok(s) => s,
         Err(_) => {
@@ -559,9 +562,9 @@ async fn add_monitor(State(state): State<AppState>, parts: Parts, form: FormResu
         retries,
         expect_status,
         body_match: opt(field(&f, "body_match")),
-        max_latency_ms: None,
-        tls_min_days: None,
-        ca_pem: None,
+        max_latency_ms: max_latency_ms.and_then(|v| u64::try_from(v).ok()),
+        tls_min_days,
+        ca_pem: opt(field(&f, "ca_pem")),
     };
     let result = api::add_monitor(&state, &user, req).await.map(|m| {
         Outcome::done(format!(
