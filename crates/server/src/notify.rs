@@ -148,14 +148,17 @@ pub async fn add_channel(
                     format!("the webhook target {target:?} is not an http(s) URL"),
                 ));
             }
+            // Failures here are the server's (no randomness, the provider), never the caller's.
+            let internal = |what: &str| {
+                tracing::error!(what, "webhook secret not made");
+                OpError::Api(Box::new(crate::error::ApiError::internal()))
+            };
             let mut raw = zeroize::Zeroizing::new([0u8; 16]);
-            getrandom::fill(raw.as_mut()).map_err(|_| {
-                OpError::invalid("rng", "随机数发生器不可用", "the random generator failed")
-            })?;
+            getrandom::fill(raw.as_mut()).map_err(|_| internal("random generator"))?;
             let wrapped = crypto
                 .provider
                 .import_key(KeyKind::Sm4, &binding(&id), raw.as_ref())
-                .map_err(|e| OpError::invalid("crypto", e.to_string(), e.to_string()))?;
+                .map_err(|_| internal("key wrapping"))?;
             (
                 target.to_owned(),
                 Some((hex::encode(&raw[..]), wrapped.blob)),
