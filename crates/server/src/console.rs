@@ -1607,27 +1607,15 @@ async fn render_payments(
     done: Option<String>,
     error: Option<String>,
 ) -> Response {
-    let contract = match state.contract().await {
-        Ok(Some(c)) => c,
-        Ok(None) => {
-            return message(
-                state,
-                user,
-                StatusCode::NOT_FOUND,
-                "尚未加载合同",
-                "请先加载合同目录。",
-            )
-        }
-        Err(e) => {
-            tracing::error!(error = %e, "payments page");
-            return message(
-                state,
-                user,
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "无法读取合同",
-                "详情见服务器日志。",
-            );
-        }
+    let contract = match page_data(
+        state,
+        user,
+        state.contract().await,
+        "payments",
+        "无法读取合同",
+    ) {
+        Ok(c) => c,
+        Err(r) => return r,
     };
     let numbers: Vec<_> = contract
         .1

@@ -3,7 +3,7 @@
 //! The rules themselves are in `govcloud_domain::ops`; here they meet the store and the clock.
 
 use axum::http::StatusCode;
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, NaiveDate, SubsecRound, Utc};
 use govcloud_domain::catalog::{Contract, Package};
 use govcloud_domain::ops::{
     self, check_event, check_notice, ClockStatus, Event, EventError, EventKind, IncidentSeverity,
@@ -14,7 +14,7 @@ use govcloud_store::{
 };
 use serde_json::json;
 
-use crate::notify::{self, Notice};
+use crate::notify::{self, Message};
 use crate::ops::{Ctx, OpError};
 
 /// Where an incident came from.
@@ -112,7 +112,7 @@ pub async fn open(
             ),
         ));
     }
-    let opened_at = n.opened_at.unwrap_or(cx.now).trunc_subsecs_utc();
+    let opened_at = n.opened_at.unwrap_or(cx.now).trunc_subsecs(0);
     if opened_at > cx.now + chrono::Duration::minutes(1) {
         return Err(OpError::invalid(
             "time_in_future",
@@ -173,7 +173,7 @@ pub async fn open(
         .collect();
     notify::queue(
         cx.store,
-        Notice {
+        Message {
             key: format!("incident:{}:opened", rec.id),
             subject: format!(
                 "【{}】{} {}：{}",
@@ -204,16 +204,6 @@ fn incident_data(i: &IncidentRecord) -> serde_json::Value {
     json!({"incident": i.id, "package": i.package_no, "system": i.system,
            "severity": i.severity, "title": i.title, "source": i.source,
            "opened_at": crate::api::utc(i.opened_at)})
-}
-
-trait TruncSecs {
-    fn trunc_subsecs_utc(self) -> Self;
-}
-
-impl TruncSecs for DateTime<Utc> {
-    fn trunc_subsecs_utc(self) -> Self {
-        chrono::SubsecRound::trunc_subsecs(self, 0)
-    }
 }
 
 /// An event to add to an incident's timeline.
@@ -248,7 +238,7 @@ pub async fn add_event(
             "incident {id}"
         )))
     })?;
-    let at = e.at.unwrap_or(cx.now).trunc_subsecs_utc();
+    let at = e.at.unwrap_or(cx.now).trunc_subsecs(0);
     let events = timeline(&inc);
     check_event(inc.opened_at, &events, Event { kind, at }, cx.now).map_err(|err| match err {
         EventError::Closed => conflict(
@@ -338,7 +328,7 @@ pub async fn add_event(
             .collect();
         notify::queue(
             cx.store,
-            Notice {
+            Message {
                 key: format!("incident:{}:closed", out.id),
                 subject: format!("【已关闭】{} {}", out.id, out.title),
                 text: format!(
@@ -413,7 +403,7 @@ pub async fn sweep_clocks(
             let deadline = k.deadline.map(crate::shanghai_time).unwrap_or_default();
             queued += notify::queue(
                 store,
-                Notice {
+                Message {
                     key: format!("incident:{}:{}:{what}", i.id, k.clock.code()),
                     subject: format!("【SLA {zh}】{} {}时限 {} 分钟", i.id, k.clock.label_zh(), k.limit_minutes),
                     text: format!(
@@ -578,7 +568,7 @@ pub async fn publish_notice(
     let systems: Vec<&str> = rec.systems.iter().map(|s| system_name(c, s)).collect();
     notify::queue(
         cx.store,
-        Notice {
+        Message {
             key: format!("notice:{}:published", rec.id),
             subject: format!(
                 "【{}】{}",

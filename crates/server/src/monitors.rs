@@ -201,11 +201,38 @@ pub struct Outcome {
     pub detail: String,
 }
 
+/// The system's trusted roots, read once (not on every check).
+fn native_roots() -> &'static [rustls::pki_types::CertificateDer<'static>] {
+    static ROOTS: std::sync::OnceLock<Vec<rustls::pki_types::CertificateDer<'static>>> =
+        std::sync::OnceLock::new();
+    ROOTS.get_or_init(|| rustls_native_certs::load_native_certs().certs)
+}
+
+/// The HTTP client of monitors that trust only the system's roots, shared (its connection
+/// pool and roots built once); a monitor with a private CA builds its own per check.
+fn shared_client() -> Result<&'static reqwest::Client, String> {
+    static CLIENT: std::sync::OnceLock<reqwest::Client> = std::sync::OnceLock::new();
+    if let Some(c) = CLIENT.get() {
+        return Ok(c);
+    }
+    let c = http_client(None)?;
+    Ok(CLIENT.get_or_init(|| c))
+}
+
+fn http_client(ca_pem: Option<&str>) -> Result<reqwest::Client, String> {
+    let mut b = reqwest::Client::builder().redirect(reqwest::redirect::Policy::limited(5));
+    if let Some(pem) = ca_pem {
+        let ca =
+            reqwest::Certificate::from_pem(pem.as_bytes()).map_err(|e| format!("ca_pem: {e}"))?;
+        b = b.add_root_certificate(ca);
+    }
+    b.build().map_err(|e| format!("HTTP 客户端：{e}"))
+}
+
 fn root_store(ca_pem: Option<&str>) -> Result<rustls::RootCertStore, String> {
     use rustls::pki_types::{pem::PemObject, CertificateDer};
     let mut roots = rustls::RootCertStore::empty();
-    let native = rustls_native_certs::load_native_certs();
-    roots.add_parsable_certificates(native.certs);
+    roots.add_parsable_certificates(native_roots().iter().cloned());
     if let Some(pem) = ca_pem {
         let mut n = 0;
         for c in CertificateDer::pem_slice_iter(pem.as_bytes()) {
@@ -233,20 +260,23 @@ async fn probe_once(m: &MonitorRecord, s: &Settings) -> Outcome {
     crate::install_crypto_provider();
     match m.kind.as_str() {
         "http" => {
-            let mut b = reqwest::Client::builder()
-                .timeout(timeout)
-                .redirect(reqwest::redirect::Policy::limited(5));
-            if let Some(pem) = &s.ca_pem {
-                match reqwest::Certificate::from_pem(pem.as_bytes()) {
-                    Ok(c) => b = b.add_root_certificate(c),
-                    Err(e) => return fail(format!("ca_pem: {e}"), None),
-                }
-            }
-            let client = match b.build() {
+            let own = match s
+                .ca_pem
+                .as_deref()
+                .map(|pem| http_client(Some(pem)))
+                .transpose()
+            {
                 Ok(c) => c,
-                Err(e) => return fail(format!("HTTP 客户端：{e}"), None),
+                Err(e) => return fail(e, None),
             };
-            let resp = match client.get(&m.target).send().await {
+            let client: &reqwest::Client = match &own {
+                Some(c) => c,
+                None => match shared_client() {
+                    Ok(c) => c,
+                    Err(e) => return fail(e, None),
+                },
+            };
+            let resp = match client.get(&m.target).timeout(timeout).send().await {
                 Ok(r) => r,
                 Err(e) => return fail(format!("请求失败：{}", root_cause(&e)), ms(started)),
             };

@@ -63,8 +63,8 @@ impl Settings {
     }
 }
 
-/// Something to tell people about.
-pub struct Notice {
+/// Something to tell people about (not to be confused with a maintenance notice 维护通知).
+pub struct Message {
     /// Unique per occurrence, e.g. `incident:INC-000001:opened`.
     pub key: String,
     pub subject: String,
@@ -77,7 +77,7 @@ pub struct Notice {
 
 /// Queue a notification to every channel. Returns how many deliveries were queued (0 when
 /// each channel already had this event).
-pub async fn queue(store: &dyn Store, n: Notice) -> Result<usize, OpError> {
+pub async fn queue(store: &dyn Store, n: Message) -> Result<usize, OpError> {
     let body = json!({
         "event": n.key,
         "subject": n.subject,

@@ -313,16 +313,11 @@ pub fn outage(c: &Contract, i: &IncidentRecord, now: DateTime<Utc>) -> Option<Ou
     })
 }
 
-/// The 服务水平 figures of a monthly service statement for one business system: its
-/// availability, incidents and SLA results, and notices, from the month's operations report.
-pub async fn statement_figures(
-    m: &Month<'_>,
-    package_no: i64,
-    system: &str,
-) -> Result<Vec<govcloud_domain::statement::SlaFigure>, OpError> {
+/// The 服务水平 figures of a monthly service statement for one business system (by its
+/// name): its availability, incidents and SLA results, and notices, from its package's
+/// operations report of the month.
+pub fn statement_figures(r: &OpsReport, name: &str) -> Vec<govcloud_domain::statement::SlaFigure> {
     use govcloud_domain::statement::SlaFigure;
-    let r = monthly(m, package_no).await?;
-    let name = inc::system_name(m.contract, system);
     let fig = |label: &str, value: String| SlaFigure {
         label: label.to_owned(),
         value,
@@ -345,7 +340,7 @@ pub async fn statement_figures(
         .filter(|n| !n.cancelled && n.systems.split('、').any(|s| s == name))
         .collect();
     let emergency = notices.iter().filter(|n| n.kind == "紧急变更").count();
-    Ok(vec![
+    vec![
         fig("监控可用率", availability),
         fig(
             "故障（其中宕机）",
@@ -356,7 +351,7 @@ pub async fn statement_figures(
             "维护通知（其中紧急变更）",
             format!("{}（{}）", notices.len(), emergency),
         ),
-    ])
+    ]
 }
 
 #[cfg(test)]

@@ -382,6 +382,7 @@ pub async fn generate(
     let existing = cx.store.statements(contract_id, Some(&month), None).await?;
     let provider = provider_name();
     let mut out = Vec::new();
+    let mut ops_reports = BTreeMap::new();
     let total = targets.len();
     for (n, (package, system)) in targets.into_iter().enumerate() {
         progress(n, total, system.code.as_str());
@@ -405,19 +406,23 @@ pub async fn generate(
         } else {
             Vec::new()
         };
-        let sla = crate::opsreport::statement_figures(
-            &crate::opsreport::Month {
+        // One operations report per package, for all its systems.
+        let package_no = i64::from(package.number.get());
+        if let std::collections::btree_map::Entry::Vacant(e) = ops_reports.entry(package_no) {
+            let month = crate::opsreport::Month {
                 store: cx.store,
                 contract_id,
                 contract,
                 month: &month,
                 window: (start, end),
                 now: cx.now,
-            },
-            i64::from(package.number.get()),
-            code,
-        )
-        .await?;
+            };
+            e.insert(crate::opsreport::monthly(&month, package_no).await?);
+        }
+        let sla = crate::opsreport::statement_figures(
+            &ops_reports[&package_no],
+            crate::incidents::system_name(contract, code),
+        );
         let latest = existing
             .iter()
             .filter(|r| r.package == i64::from(package.number.get()) && r.system_code == code)

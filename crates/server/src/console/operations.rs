@@ -241,7 +241,8 @@ fn refill(form: Option<(&'static str, Fields)>) -> (Option<&'static str>, miniji
 }
 
 fn failed(state: &AppState, user: &User, e: &ApiError, what: &str) -> Response {
-    if e.status == StatusCode::NOT_FOUND && e.body.code == "no_contract" {
+    // The page's only lookup that can miss is the contract (`catalog::no_contract`).
+    if e.status == StatusCode::NOT_FOUND {
         return message(
             state,
             user,
