@@ -425,7 +425,7 @@ pub async fn generate(
         );
         let latest = existing
             .iter()
-            .filter(|r| r.package == i64::from(package.number.get()) && r.system_code == code)
+            .filter(|r| r.package == package_no && r.system_code == code)
             .max_by_key(|r| r.version);
         let build = |version: u32| {
             st::build(&st::Input {

@@ -461,48 +461,43 @@ async fn incidents_monitors_and_channels_through_the_forms() {
     assert_eq!(st, StatusCode::OK, "{html}");
     assert!(html.contains("已新增监控项“专家库端口”"), "{html}");
     assert!(section(&html, "monitors").contains("未检测"));
-    let (st, html) = submit(
-        &app,
-        &operator,
-        "/ops/monitors",
-        &[
-            ("kind", "tcp"),
-            ("target", "no-port"),
-            ("target_system", "3/zjk"),
-        ],
-    )
-    .await;
-    assert_eq!(st, StatusCode::BAD_REQUEST);
-    assert!(html.contains("监控的目标应为 主机:端口"), "{html}");
-    let (st, html) = submit(
-        &app,
-        &operator,
-        "/ops/monitors",
-        &[
-            ("kind", "tcp"),
-            ("target", "127.0.0.1:9"),
-            ("target_system", "3/zjk"),
-            ("interval_seconds", "每分钟"),
-        ],
-    )
-    .await;
-    assert_eq!(st, StatusCode::BAD_REQUEST);
-    assert!(html.contains("检测间隔应为整数"), "{html}");
-    // A private CA that is not PEM is the API's 400; nothing is added.
-    let (st, html) = submit(
-        &app,
-        &operator,
-        "/ops/monitors",
-        &[
-            ("kind", "tls"),
-            ("target", "127.0.0.1:9"),
-            ("target_system", "3/zjk"),
-            ("ca_pem", "not a certificate"),
-        ],
-    )
-    .await;
-    assert_eq!(st, StatusCode::BAD_REQUEST);
-    assert!(html.contains("ca_pem 不是有效的 PEM 证书"), "{html}");
+    // Refused forms add nothing; a private CA that is not PEM is the API's 400.
+    for (fields, message) in [
+        (
+            &[("kind", "tcp"), ("target", "no-port")][..],
+            "监控的目标应为 主机:端口",
+        ),
+        (
+            &[
+                ("kind", "tcp"),
+                ("target", "127.0.0.1:9"),
+                ("interval_seconds", "每分钟"),
+            ][..],
+            "检测间隔应为整数",
+        ),
+        (
+            &[
+                ("kind", "tls"),
+                ("target", "127.0.0.1:9"),
+                ("ca_pem", "not a certificate"),
+            ][..],
+            "ca_pem 不是有效的 PEM 证书",
+        ),
+        (
+            &[
+                ("kind", "http"),
+                ("target", "http://127.0.0.1:9/"),
+                ("max_latency_ms", "-5"),
+            ][..],
+            "最长响应时间不能为负数",
+        ),
+    ] {
+        let mut form = fields.to_vec();
+        form.push(("target_system", "3/zjk"));
+        let (st, html) = submit(&app, &operator, "/ops/monitors", &form).await;
+        assert_eq!(st, StatusCode::BAD_REQUEST, "{fields:?}");
+        assert!(html.contains(message), "{html}");
+    }
     let (st, html) = submit(
         &app,
         &operator,

@@ -17,7 +17,7 @@ use axum::routing::{get, post};
 use axum::{Form, Router};
 use chrono::{DateTime, Datelike, Days, NaiveDate, Utc};
 use chrono_tz::Asia::Shanghai;
-use govcloud_domain::ops::{EventKind, IncidentSeverity};
+use govcloud_domain::ops::{beijing_midnight, EventKind, IncidentSeverity};
 use govcloud_domain::role::Role;
 use govcloud_store::{IncidentFilter, KeyPeriodRecord, NoticeRecord, User};
 use minijinja::context;
@@ -117,7 +117,7 @@ fn calendar(
         .map(|week| {
             week.iter()
                 .map(|&d| {
-                    let (a, b) = (govcloud_domain::ops::beijing_midnight(d), govcloud_domain::ops::beijing_midnight(d + Days::new(1)));
+                    let (a, b) = (beijing_midnight(d), beijing_midnight(d + Days::new(1)));
                     let names: Vec<&str> = kps
                         .iter()
                         .filter(|k| k.first_day <= d && d <= k.last_day)
@@ -306,8 +306,8 @@ async fn render(state: &AppState, user: &User, month: Option<&str>, out: Outcome
             .store
             .notices(
                 &stored.id,
-                Some(govcloud_domain::ops::beijing_midnight(first)),
-                Some(govcloud_domain::ops::beijing_midnight(last + Days::new(1))),
+                Some(beijing_midnight(first)),
+                Some(beijing_midnight(last + Days::new(1))),
             )
             .await?;
         let kps = state.store.key_periods().await?;
@@ -540,16 +540,29 @@ async fn add_monitor(State(state): State<AppState>, parts: Parts, form: FormResu
             Ok(n) => n,
             Err(e) => return respond(&state, &user, "monitor", f, Err(e)).await,
         };
-    let expect_status = match expect_status.map(u16::try_from).transpose() {
-        Ok(s) => s,
-        Err(_) => {
-            let e = ApiError::bad_request(
-                "invalid_number",
-                "期望状态码应为 100–599 的整数",
-                "expect_status is out of range",
-            );
-            return respond(&state, &user, "monitor", f, Err(e)).await;
-        }
+    // Numbers the API takes unsigned: out of range is refused here, never dropped.
+    let out_of_range = |k: &str, zh: &str| {
+        ApiError::bad_request(
+            "invalid_number",
+            zh.to_owned(),
+            format!("{k} is out of range"),
+        )
+    };
+    let unsigned = (|| {
+        Ok::<_, ApiError>((
+            expect_status
+                .map(u16::try_from)
+                .transpose()
+                .map_err(|_| out_of_range("expect_status", "期望状态码应为 100–599 的整数"))?,
+            max_latency_ms
+                .map(u64::try_from)
+                .transpose()
+                .map_err(|_| out_of_range("max_latency_ms", "最长响应时间不能为负数"))?,
+        ))
+    })();
+    let (expect_status, max_latency_ms) = match unsigned {
+        Ok(n) => n,
+        Err(e) => return respond(&state, &user, "monitor", f, Err(e)).await,
     };
     let req = api::CreateMonitor {
         kind: field(&f, "kind").to_owned(),
@@ -563,7 +576,7 @@ async fn add_monitor(State(state): State<AppState>, parts: Parts, form: FormResu
         retries,
         expect_status,
         body_match: opt(field(&f, "body_match")),
-        max_latency_ms: max_latency_ms.and_then(|v| u64::try_from(v).ok()),
+        max_latency_ms,
         tls_min_days,
         ca_pem: opt(field(&f, "ca_pem")),
     };
